@@ -1,0 +1,194 @@
+#include "datanode/needle.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "common/coding.h"
+#include "common/crc32c.h"
+
+namespace cfs::datanode {
+
+constexpr uint64_t kMaxLastModified = (uint64_t{1} << 40) - 1;
+
+NeedleHeader DecodeNeedleHeader(const char* p) {
+  return NeedleHeader{Cookie(DecodeBE32(p)), NeedleId(DecodeBE64(p + 4)), DecodeBE32(p + 12)};
+}
+
+void EncodeNeedleHeader(const NeedleHeader& h, char* p) {
+  EncodeBE32(p, h.cookie.value());
+  EncodeBE64(p + 4, h.id.value());
+  EncodeBE32(p + 12, h.size);
+}
+
+uint32_t NeedleChecksum(std::string_view data) { return crc32c::Value(data); }
+
+bool NeedleChecksumMatches(uint32_t stored, std::string_view data) {
+  uint32_t crc = crc32c::Value(data);
+  return stored == crc || stored == crc32c::Mask(crc);
+}
+
+Result<uint32_t> NeedleBodySize(const NeedleView& n) {
+  if (n.data.empty()) return 0u;
+  uint64_t size = 4 + n.data.size() + 1;
+  if (n.flags & kFlagName) {
+    if (n.name.size() > 255) return Status::InvalidArgument(fmt::format("needle name is {} bytes, max 255", n.name.size()));
+    size += 1 + n.name.size();
+  }
+  if (n.flags & kFlagMime) {
+    if (n.mime.size() > 255) return Status::InvalidArgument(fmt::format("needle mime is {} bytes, max 255", n.mime.size()));
+    size += 1 + n.mime.size();
+  }
+  if (n.flags & kFlagLastModified) {
+    if (n.last_modified > kMaxLastModified) return Status::InvalidArgument("needle last-modified exceeds 40 bits");
+    size += 5;
+  }
+  if (n.flags & kFlagTtl) size += 2;
+  if (n.flags & kFlagPairs) {
+    if (n.pairs.size() > 65535) return Status::InvalidArgument(fmt::format("needle pairs are {} bytes, max 65535", n.pairs.size()));
+    size += 2 + n.pairs.size();
+  }
+  // The record must also fit in the u32 data_size and Size fields.
+  if (size + kNeedleHeaderSize + 20 > 0xFFFFFFF0ull) {
+    return Status::TooLarge(fmt::format("needle of {} bytes is too large", n.data.size()));
+  }
+  return static_cast<uint32_t>(size);
+}
+
+Result<uint32_t> EncodeNeedle(const NeedleView& n, uint64_t append_at_ns, std::string* out) {
+  CFS_ASSIGN_OR_RETURN(uint32_t size, NeedleBodySize(n));
+  size_t start = out->size();
+  out->reserve(start + NeedleRecordSize(size));
+  out->resize(start + kNeedleHeaderSize);
+  EncodeNeedleHeader({n.cookie, n.id, size}, out->data() + start);
+  if (size > 0) {
+    PutBE32(out, static_cast<uint32_t>(n.data.size()));
+    out->append(n.data);
+    out->push_back(static_cast<char>(n.flags));
+    if (n.flags & kFlagName) {
+      out->push_back(static_cast<char>(n.name.size()));
+      out->append(n.name);
+    }
+    if (n.flags & kFlagMime) {
+      out->push_back(static_cast<char>(n.mime.size()));
+      out->append(n.mime);
+    }
+    if (n.flags & kFlagLastModified) {
+      char b[8];
+      EncodeBE64(b, n.last_modified);
+      out->append(b + 3, 5);
+    }
+    if (n.flags & kFlagTtl) {
+      out->push_back(static_cast<char>(n.ttl.count));
+      out->push_back(static_cast<char>(n.ttl.unit));
+    }
+    if (n.flags & kFlagPairs) {
+      PutBE16(out, static_cast<uint16_t>(n.pairs.size()));
+      out->append(n.pairs);
+    }
+  }
+  PutBE32(out, NeedleChecksum(n.data));
+  PutBE64(out, append_at_ns);
+  out->append(NeedlePadding(size), '\0');
+  return size;
+}
+
+Result<NeedleView> DecodeNeedle(std::string_view record) {
+  if (record.size() < kNeedleHeaderSize) {
+    return Status::Corruption(fmt::format("needle record of {} bytes is shorter than its header", record.size()));
+  }
+  NeedleHeader h = DecodeNeedleHeader(record.data());
+  NeedleView n;
+  n.cookie = h.cookie;
+  n.id = h.id;
+  n.size = h.size;
+  if (record.size() < NeedleReadSize(h.size)) {
+    return Status::Corruption(fmt::format("needle {:x}: body of {} bytes runs past the {} bytes available", h.id.value(),
+                                          h.size, record.size()));
+  }
+  std::string_view body = record.substr(kNeedleHeaderSize, h.size);
+  auto corrupt = [&](std::string_view what) {
+    return Status::Corruption(fmt::format("needle {:x}: {} (body size {})", h.id.value(), what, h.size));
+  };
+  if (h.size > 0) {
+    if (body.size() < 4) return corrupt("body too short for data size");
+    uint32_t data_size = DecodeBE32(body.data());
+    body.remove_prefix(4);
+    if (data_size > body.size() || body.size() - data_size < 1) return corrupt("data size runs past the body");
+    n.data = body.substr(0, data_size);
+    body.remove_prefix(data_size);
+    n.flags = static_cast<uint8_t>(body[0]);
+    body.remove_prefix(1);
+    auto take_prefixed = [&](size_t len_bytes, std::string_view* field) -> bool {
+      if (body.size() < len_bytes) return false;
+      size_t len = len_bytes == 1 ? static_cast<uint8_t>(body[0]) : DecodeBE16(body.data());
+      body.remove_prefix(len_bytes);
+      if (body.size() < len) return false;
+      *field = body.substr(0, len);
+      body.remove_prefix(len);
+      return true;
+    };
+    if ((n.flags & kFlagName) && !take_prefixed(1, &n.name)) return corrupt("name runs past the body");
+    if ((n.flags & kFlagMime) && !take_prefixed(1, &n.mime)) return corrupt("mime runs past the body");
+    if (n.flags & kFlagLastModified) {
+      if (body.size() < 5) return corrupt("last-modified runs past the body");
+      char b[8] = {0, 0, 0};
+      std::copy_n(body.data(), 5, b + 3);
+      n.last_modified = DecodeBE64(b);
+      body.remove_prefix(5);
+    }
+    if (n.flags & kFlagTtl) {
+      if (body.size() < 2) return corrupt("ttl runs past the body");
+      auto ttl = Ttl::FromBytes(static_cast<uint8_t>(body[0]), static_cast<uint8_t>(body[1]));
+      if (!ttl.ok()) return corrupt(ttl.status().message());
+      n.ttl = *ttl;
+      body.remove_prefix(2);
+    }
+    if ((n.flags & kFlagPairs) && !take_prefixed(2, &n.pairs)) return corrupt("pairs run past the body");
+    if (!body.empty()) return corrupt(fmt::format("{} bytes left over after the last field", body.size()));
+  }
+  const char* tail = record.data() + kNeedleHeaderSize + h.size;
+  n.checksum = DecodeBE32(tail);
+  n.append_at_ns = DecodeBE64(tail + kNeedleChecksumSize);
+  return n;
+}
+
+std::string FormatFileId(BlockGroupId group, NeedleId needle, Cookie cookie) {
+  char bytes[12];
+  EncodeBE64(bytes, needle.value());
+  EncodeBE32(bytes + 8, cookie.value());
+  // Leading zero bytes of the needle id are dropped, but one is always kept:
+  // a needle id of 0 would otherwise leave only the 8 cookie digits, which
+  // neither ParseFileId nor SeaweedFS can parse back.
+  int start = 0;
+  while (start < 7 && bytes[start] == 0) ++start;
+  std::string hex;
+  for (int i = start; i < 12; ++i) hex += fmt::format("{:02x}", static_cast<uint8_t>(bytes[i]));
+  return fmt::format("{},{}", group.value(), hex);
+}
+
+Result<FileId> ParseFileId(std::string_view fid) {
+  auto bad = [&] {
+    return Status::InvalidArgument(
+        fmt::format("file id {:?} is not GROUP,NEEDLECOOKIE (e.g. 3,01637037d6)", std::string(fid)));
+  };
+  size_t comma = fid.find(',');
+  if (comma == std::string_view::npos) return bad();
+  std::string_view group = fid.substr(0, comma), rest = fid.substr(comma + 1);
+  uint32_t g = 0;
+  auto [gend, gec] = std::from_chars(group.data(), group.data() + group.size(), g);
+  if (group.empty() || gec != std::errc() || gend != group.data() + group.size()) return bad();
+  if (rest.size() <= 8 || rest.size() > 24) return bad();
+  std::string_view id_hex = rest.substr(0, rest.size() - 8), cookie_hex = rest.substr(rest.size() - 8);
+  uint64_t id = 0;
+  uint32_t cookie = 0;
+  auto [iend, iec] = std::from_chars(id_hex.data(), id_hex.data() + id_hex.size(), id, 16);
+  auto [cend, cec] = std::from_chars(cookie_hex.data(), cookie_hex.data() + cookie_hex.size(), cookie, 16);
+  if (iec != std::errc() || iend != id_hex.data() + id_hex.size() || cec != std::errc() ||
+      cend != cookie_hex.data() + cookie_hex.size()) {
+    return bad();
+  }
+  return FileId{BlockGroupId(g), NeedleId(id), Cookie(cookie)};
+}
+
+}  // namespace cfs::datanode
