@@ -65,7 +65,8 @@ int Run(int argc, char** argv, const std::vector<Command>& table) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and version print and exit 0; every usage error exits 2.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   InitLogging(log_level);
 
