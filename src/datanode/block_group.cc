@@ -35,23 +35,26 @@ Result<std::unique_ptr<BlockGroup>> BlockGroup::Create(const std::string& dir, c
   std::string base = bg->base_path();
   CFS_RETURN_IF_ERROR(env->CreateDirs(dir));
   if (env->Exists(base + ".dat")) return Status::Exists(fmt::format("block group {} already exists", id));
-  auto ctx = [&](const Status& s) { return s.WithContext(fmt::format("create block group {}", id)); };
   auto dat = env->Open(base + ".dat", OpenMode::kCreateExclusive);
   if (!dat.ok()) {
     if (dat.status().Is(Code::kExists)) return Status::Exists(fmt::format("block group {} already exists", id));
-    return ctx(dat.status());
+    return dat.status().WithContext(fmt::format("create block group {}", id));
   }
+  // Any failure from here on removes what was made: a half-created block
+  // group must not be loaded as a real one at the next start.
+  auto undo = [&](const Status& s) {
+    (void)env->Remove(base + ".dat");
+    (void)env->Remove(base + ".idx");
+    return s.WithContext(fmt::format("create block group {}", id));
+  };
   std::string sb = superblock.Encode();
   Status s = (*dat)->WriteAt(0, sb);
   if (s.ok()) s = (*dat)->Preallocate(preallocate_bytes);
   if (s.ok()) s = (*dat)->Sync();
-  if (!s.ok()) {
-    (void)env->Remove(base + ".dat");
-    return ctx(s);
-  }
+  if (!s.ok()) return undo(s);
   auto idx = env->Open(base + ".idx", OpenMode::kTruncate);
-  if (!idx.ok()) return ctx(idx.status());
-  CFS_RETURN_IF_ERROR(env->SyncDir(dir));
+  if (!idx.ok()) return undo(idx.status());
+  if (s = env->SyncDir(dir); !s.ok()) return undo(s);
   bg->dat_ = std::move(*dat);
   bg->idx_ = std::move(*idx);
   bg->superblock_ = superblock;

@@ -48,8 +48,15 @@ std::optional<NeedleValue> NeedleMap::Set(NeedleId needle, NeedleValue v) {
   if (empty_ || id > max_id_) {
     if (segments_.empty() || segments_.back().count == kSegmentCapacity) {
       Segment s;
-      s.entries.reset(new Entry[kSegmentCapacity]);
+      s.capacity = kFirstSegmentCapacity;
+      s.entries.reset(new Entry[s.capacity]);
       segments_.push_back(std::move(s));
+    } else if (Segment& last = segments_.back(); last.count == last.capacity) {
+      uint32_t grown = std::min(kSegmentCapacity, last.capacity * 2);
+      std::unique_ptr<Entry[]> bigger(new Entry[grown]);
+      std::copy_n(last.entries.get(), last.count, bigger.get());
+      last.entries = std::move(bigger);
+      last.capacity = grown;
     }
     Segment& s = segments_.back();
     s.entries[s.count++] = Entry{id, v};
@@ -98,7 +105,8 @@ std::optional<NeedleValue> NeedleMap::Delete(NeedleId needle) {
 }
 
 size_t NeedleMap::MemoryBytes() const {
-  size_t bytes = segments_.capacity() * sizeof(Segment) + segments_.size() * kSegmentCapacity * sizeof(Entry);
+  size_t bytes = segments_.capacity() * sizeof(Segment);
+  for (const Segment& s : segments_) bytes += size_t{s.capacity} * sizeof(Entry);
   // absl's B-tree nodes hold up to 256 bytes of values: about 24 bytes an
   // entry at typical fill.
   bytes += overflow_.size() * 24;

@@ -1,9 +1,10 @@
 // NeedleMap: the in-memory index of a block group, needle id -> (offset, size).
 //
 // Memory is the point (SeaweedFS spends 16 bytes a needle): entries are packed
-// 16-byte records in fixed-capacity sorted segments, allocated exactly, so a
-// map of N needles written in rising id order (the master hands out ids from
-// a sequence) costs about 16 bytes each. Ids that arrive out of order, below
+// 16-byte records in sorted segments of up to 32,768 entries; only the last
+// segment has spare room (it doubles from 64 entries as it fills), so a map
+// of N needles written in rising id order (the master hands out ids from a
+// sequence) costs about 16 bytes each, and a small map stays small. Ids that arrive out of order, below
 // the largest id seen and not already present, go to a small overflow B-tree.
 // A deletion keeps the entry with the size set to kTombstoneSize, as the
 // .idx replay expects; Compact() drops deleted entries.
@@ -65,9 +66,11 @@ class NeedleMap {
   };
   static_assert(sizeof(Entry) == 16);
   static constexpr uint32_t kSegmentCapacity = 1 << 15;  // 512 KiB a segment
+  static constexpr uint32_t kFirstSegmentCapacity = 64;
   struct Segment {
     std::unique_ptr<Entry[]> entries;
     uint32_t count = 0;
+    uint32_t capacity = 0;
     uint64_t first() const { return entries[0].id; }
     uint64_t last() const { return entries[count - 1].id; }
   };

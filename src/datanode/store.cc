@@ -107,16 +107,16 @@ std::shared_ptr<BlockGroup> Store::FindLocked(BlockGroupId id) const {
 }
 
 Status Store::DeleteBlockGroup(BlockGroupId id) {
+  // The lock is held until the files are gone, so an allocation of the same
+  // id cannot have its new files removed.
+  std::unique_lock l(mu_);
   std::shared_ptr<BlockGroup> bg;
-  {
-    std::unique_lock l(mu_);
-    for (auto& loc : locations_) {
-      auto it = loc.groups.find(id);
-      if (it != loc.groups.end()) {
-        bg = std::move(it->second);
-        loc.groups.erase(it);
-        break;
-      }
+  for (auto& loc : locations_) {
+    auto it = loc.groups.find(id);
+    if (it != loc.groups.end()) {
+      bg = std::move(it->second);
+      loc.groups.erase(it);
+      break;
     }
   }
   if (!bg) return Status::NotFound(fmt::format("block group {} not found", id));
