@@ -27,8 +27,8 @@ while IFS= read -r f; do
     dep=${inc%%/*}
     [ -d "$src/$dep" ] || continue
     case " $ok " in *" $dep "*) ;; *)
-      # Tests may use the testing fakes.
-      if [ "$dep" = testing ] && [[ "$f" == *_test.cc || "$f" == *_fuzz.cc ]]; then continue; fi
+      # Tests (and their shared fixtures, *_test_util.h) may use the testing fakes.
+      if [ "$dep" = testing ] && [[ "$f" == *_test.cc || "$f" == *_test_util.h || "$f" == *_fuzz.cc ]]; then continue; fi
       echo "layering: $rel includes \"$inc\" but $layer may not depend on $dep" >&2; bad=1 ;;
     esac
   done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "cmd/commands.h"
 #include "common/env.h"
 #include "datanode/scrub.h"
@@ -50,7 +51,7 @@ int Inspect(const std::string& path, std::string idx_path, int offset_bytes, boo
                                                                         datanode::NeedleChecksum(r.needle.data))
                                                           : "UNDECODABLE");
     std::string kind = r.needle.size == 0 ? "  tombstone" : "";
-    std::string name = (r.needle.flags & datanode::kFlagName) ? fmt::format("  name={:?}", std::string(r.needle.name)) : "";
+    std::string name = (r.needle.flags & datanode::kFlagName) ? "  name=" + Quoted(r.needle.name) : "";
     std::cout << fmt::format("{:>12}  {:>16x}  {:08x}  {:>10}  0x{:02x}  {}{}{}\n", r.offset, r.needle.id.value(),
                              r.needle.cookie.value(), r.needle.size, r.needle.flags, check, kind, name);
   });

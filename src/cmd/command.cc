@@ -1,3 +1,4 @@
+#include "common/strings.h"
 #include "cmd/command.h"
 
 #include <iostream>
@@ -80,7 +81,7 @@ int Run(int argc, char** argv, const std::vector<Command>& table) {
       try {
         target = target->get_subcommand(w);
       } catch (const CLI::OptionNotFound&) {
-        std::cerr << fmt::format("cfs: no command {:?}; `cfs help` lists them\n", w);
+        std::cerr << fmt::format("cfs: no command {}; `cfs help` lists them\n", Quoted(w));
         return 2;
       }
     }

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
+
 namespace cfs {
 
 Result<Ttl> Ttl::Parse(std::string_view s) {
@@ -19,7 +21,7 @@ Result<Ttl> Ttl::Parse(std::string_view s) {
     case 'y': unit = TtlUnit::kYear; break;
     default:
       if (s.back() < '0' || s.back() > '9') {
-        return Status::InvalidArgument(fmt::format("ttl {:?}: unknown unit (use m, h, d, w, M or y)", std::string(s)));
+        return Status::InvalidArgument(fmt::format("ttl {}: unknown unit (use m, h, d, w, M or y)", Quoted(s)));
       }
       digits = s;
       break;
@@ -28,10 +30,10 @@ Result<Ttl> Ttl::Parse(std::string_view s) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return Status::InvalidArgument(fmt::format("ttl {:?}: not a number followed by a unit", std::string(s)));
+    return Status::InvalidArgument(fmt::format("ttl {}: not a number followed by a unit", Quoted(s)));
   }
   if (value > 255) {
-    return Status::InvalidArgument(fmt::format("ttl {:?}: count {} is over 255; use a larger unit", std::string(s), value));
+    return Status::InvalidArgument(fmt::format("ttl {}: count {} is over 255; use a larger unit", Quoted(s), value));
   }
   if (value == 0) return Ttl{};
   return Ttl{static_cast<uint8_t>(value), unit};

@@ -1,6 +1,8 @@
 // BlockGroup: creation, opening with recovery, stats and close.
 #include "datanode/block_group.h"
 
+#include <cstdint>
+
 #include <fmt/format.h>
 
 #include "common/logging.h"
@@ -292,8 +294,11 @@ void BlockGroup::ClearReadOnly() {
 bool BlockGroup::Expired() const {
   std::shared_lock l(mu_);
   if (superblock_.ttl.empty() || last_append_ns_published_ == 0) return false;
-  auto last = std::chrono::nanoseconds(last_append_ns_published_);
-  return options_.clock->WallNow() >= last + superblock_.ttl.Duration();
+  // In seconds: the append time comes from disk and may be any u64.
+  uint64_t last_s = last_append_ns_published_ / 1'000'000'000;
+  uint64_t ttl_s = static_cast<uint64_t>(superblock_.ttl.Duration().count());
+  auto now_s = std::chrono::duration_cast<std::chrono::seconds>(options_.clock->WallNow()).count();
+  return now_s >= 0 && last_s <= UINT64_MAX - ttl_s && static_cast<uint64_t>(now_s) >= last_s + ttl_s;
 }
 
 SuperBlock BlockGroup::superblock() const {

@@ -8,6 +8,7 @@ namespace cfs::datanode {
 Result<NeedleView> BlockGroup::Read(NeedleId id, Cookie cookie, std::string* buffer) const {
   NeedleValue v;
   std::shared_ptr<File> dat;
+  uint64_t dat_size = 0;
   {
     std::shared_lock l(mu_);
     auto got = map_.Get(id);
@@ -16,8 +17,16 @@ Result<NeedleView> BlockGroup::Read(NeedleId id, Cookie cookie, std::string* buf
     }
     v = *got;
     dat = dat_;
+    dat_size = dat_size_;
   }
   const uint64_t offset = uint64_t{v.offset_units} * kNeedleAlignment;
+  // Trust an .idx entry only as far as .dat reaches: a damaged Size must not
+  // make us allocate up to 4 GiB before the read fails anyway.
+  if (offset + NeedleReadSize(v.size) > dat_size) {
+    return Status::Corruption(fmt::format(
+        "block group {}: index points needle {:x} (size {}) at offset {}, past the end of .dat ({} bytes)", id_,
+        id.value(), v.size, offset, dat_size));
+  }
   buffer->resize(NeedleReadSize(v.size));
   Status s = ReadExact(*dat, offset, *buffer);
   if (!s.ok()) return s.WithContext(fmt::format("block group {}: needle {:x}", id_, id.value()));
@@ -42,8 +51,9 @@ Result<NeedleView> BlockGroup::Read(NeedleId id, Cookie cookie, std::string* buf
                                           id_, id.value(), offset, n.checksum, NeedleChecksum(n.data)));
   }
   if ((n.flags & kFlagTtl) && (n.flags & kFlagLastModified) && !n.ttl.empty()) {
+    // In seconds: last_modified has 40 bits, too many to count in nanoseconds.
     auto expires = std::chrono::seconds(n.last_modified) + n.ttl.Duration();
-    if (options_.clock->WallNow() >= expires) {
+    if (std::chrono::duration_cast<std::chrono::seconds>(options_.clock->WallNow()) >= expires) {
       return Status::NotFound(fmt::format("block group {}: needle {:x} expired (ttl {})", id_, id.value(),
                                           n.ttl.ToString()));
     }

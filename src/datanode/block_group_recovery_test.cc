@@ -183,6 +183,25 @@ TEST_F(BlockGroupRecoveryTest, RotInAMiddleNeedleIsReportedOnReadNotOnOpen) {
   EXPECT_TRUE(bg->Read(NeedleId(3), CookieFor(3), &buf).ok());
 }
 
+TEST_F(BlockGroupRecoveryTest, IndexEntryWithADamagedSizeIsCorruptionNotAHugeAllocation) {
+  // Found by idx_fuzz: Read trusted the .idx Size and resized its buffer to
+  // up to 4 GiB before failing.
+  Prepare(3);
+  char raw[kIdxEntrySize];
+  EncodeIdxEntry({NeedleId(1), locs_[1].offset / 8, 0x7FFFFFF0u}, raw);
+  {
+    auto f = Env::Default()->Open(IdxPath(), OpenMode::kReadWrite);
+    ASSERT_TRUE((*f)->WriteAt(0, std::string_view(raw, kIdxEntrySize)).ok());
+  }
+  auto bg = Open();
+  std::string buf;
+  auto r = bg->Read(NeedleId(1), CookieFor(1), &buf);
+  ASSERT_TRUE(r.status().Is(Code::kCorruption)) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("past the end of .dat"), std::string::npos);
+  EXPECT_LT(buf.capacity(), size_t{1} << 20);
+  EXPECT_TRUE(bg->Read(NeedleId(2), CookieFor(2), &buf).ok());
+}
+
 TEST_F(BlockGroupRecoveryTest, BadSuperblockRefusesToOpen) {
   Prepare(1);
   {

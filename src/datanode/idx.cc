@@ -41,8 +41,9 @@ Result<size_t> ScanIdxFile(const File& file, uint64_t size, int offset_bytes,
                            const std::function<void(const IdxEntry&, uint64_t)>& fn) {
   const size_t entry_size = IdxEntrySize(offset_bytes);
   const size_t chunk_entries = (1 << 20) / 16;
-  std::string buf(chunk_entries * entry_size, '\0');
   uint64_t whole = size / entry_size * entry_size;
+  // Sized to the file: a small index must not pay for a 1 MiB buffer.
+  std::string buf(std::min<uint64_t>(chunk_entries * entry_size, whole), '\0');
   uint64_t index = 0;
   for (uint64_t pos = 0; pos < whole;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), whole - pos));

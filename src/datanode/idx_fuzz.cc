@@ -4,8 +4,8 @@
 // Input layout:
 //   dat_len u16 (big-endian) | .dat body (dat_len bytes, clamped) | .idx image
 //
-// 1. .idx images (the one after the split with 4-byte offsets; the whole
-//    input with 4- and 5-byte offsets) go through ForEachIdxEntry and are
+// 1. .idx images (the one after the split with 4-byte offsets, the whole
+//    input with 5-byte offsets) go through ForEachIdxEntry and are
 //    replayed into a NeedleMap as BlockGroup::Load does (deletions via
 //    IsDeletion()), checked against a std::map reference model, before and
 //    after Compact().
@@ -184,12 +184,11 @@ void WriteWholeFile(Env* env, const std::string& path, std::string_view data) {
 }
 
 void FuzzBlockGroup(std::string_view dat_body, std::string_view idx_image) {
-  static cfs::testing::TempDir dir_holder;  // one per process, removed at exit
-  const cfs::testing::TempDir* dir = &dir_holder;
+  static cfs::testing::TempDir dir;  // one per process, removed at exit
   static NoSyncEnv env;
   static cfs::testing::FakeClock clock;
   const BlockGroupId kId(1);
-  const std::string base = BlockGroup::BasePath(dir->path(), "", kId);
+  const std::string base = BlockGroup::BasePath(dir.path(), "", kId);
 
   static const std::string kSuperBlock("\x03\x00\x00\x00\x00\x00\x00\x00", kSuperBlockSize);
   std::string dat = kSuperBlock;
@@ -200,8 +199,12 @@ void FuzzBlockGroup(std::string_view dat_body, std::string_view idx_image) {
   BlockGroupOptions options;
   options.env = &env;
   options.clock = &clock;
-  auto bg = BlockGroup::Open(dir->path(), "", kId, options);
+  auto bg = BlockGroup::Open(dir.path(), "", kId, options);
   if (!bg.ok()) return;
+  BlockGroupStats stats = (*bg)->Stats();
+  FUZZ_CHECK(stats.size_bytes >= kSuperBlockSize && stats.size_bytes <= dat.size());
+  (void)stats.GarbageRatio();
+  (void)(*bg)->Expired();
 
   std::string buffer;
   ForEachIdxEntry(idx_image, 4, [&](const IdxEntry& e, uint64_t) {
@@ -217,7 +220,8 @@ void FuzzBlockGroup(std::string_view dat_body, std::string_view idx_image) {
     }
   });
 
-  // One append past the largest id seen, then a sync and a reopen.
+  // One append (its id may also be in the fuzzed files: the last write
+  // wins), then a sync, a close and a reopen.
   NeedleView n;
   n.id = NeedleId(0x7f00000000000000ull);
   n.cookie = Cookie(0x12345678);
@@ -235,7 +239,7 @@ void FuzzBlockGroup(std::string_view dat_body, std::string_view idx_image) {
   bg->reset();
   if (!durable || !closed.ok()) return;
 
-  auto reopened = BlockGroup::Open(dir->path(), "", kId, options);
+  auto reopened = BlockGroup::Open(dir.path(), "", kId, options);
   FUZZ_CHECK(reopened.ok());
   auto got = (*reopened)->Read(n.id, n.cookie, &buffer);
   if (!got.ok()) std::fprintf(stderr, "read after reopen: %s\n", got.status().ToString().c_str());
@@ -254,9 +258,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cfs::datanode;
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  CheckReplay(bytes, 4);
+  // The whole input as a 5BytesOffset image; the 4-byte replay runs on the
+  // .idx image proper, which the seeds make meaningful.
   CheckReplay(bytes, 5);
-  if (bytes.size() < 2) return 0;
+  if (bytes.size() < 2) {
+    CheckReplay(bytes, 4);
+    return 0;
+  }
   std::string_view rest = bytes.substr(2);
   size_t dat_len = std::min<size_t>(cfs::DecodeBE16(bytes.data()), rest.size());
   std::string_view dat_body = rest.substr(0, dat_len), idx_image = rest.substr(dat_len);

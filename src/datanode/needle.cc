@@ -6,6 +6,7 @@
 
 #include "common/coding.h"
 #include "common/crc32c.h"
+#include "common/strings.h"
 
 namespace cfs::datanode {
 
@@ -170,7 +171,7 @@ std::string FormatFileId(BlockGroupId group, NeedleId needle, Cookie cookie) {
 Result<FileId> ParseFileId(std::string_view fid) {
   auto bad = [&] {
     return Status::InvalidArgument(
-        fmt::format("file id {:?} is not GROUP,NEEDLECOOKIE (e.g. 3,01637037d6)", std::string(fid)));
+        fmt::format("file id {} is not GROUP,NEEDLECOOKIE (e.g. 3,01637037d6)", Quoted(fid)));
   };
   size_t comma = fid.find(',');
   if (comma == std::string_view::npos) return bad();

@@ -574,3 +574,16 @@ TEST(FileIdTest, ParseRefusesBadInputs) {
 
 }  // namespace
 }  // namespace cfs::datanode
+
+namespace cfs::datanode {
+namespace {
+
+TEST(FileIdTest, InvalidUtf8IsAnErrorNotACrash) {
+  // Found by needle_fuzz: fmt's "{:?}" terminated the process on such input.
+  auto r = ParseFileId(std::string_view("a\xf1,b", 5));
+  ASSERT_TRUE(r.status().Is(Code::kInvalidArgument));
+  EXPECT_NE(r.status().message().find("\\xf1"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace cfs::datanode

@@ -1,3 +1,4 @@
+#include "common/strings.h"
 #include "datanode/store.h"
 
 #include <charconv>
@@ -69,7 +70,7 @@ Status Store::LoadLocation(Location* loc) {
 Status Store::AllocateBlockGroup(BlockGroupId id, const std::string& collection, ReplicaPlacement placement, Ttl ttl,
                                  uint64_t preallocate_bytes) {
   if (collection.find('/') != std::string::npos || collection.find('\0') != std::string::npos) {
-    return Status::InvalidArgument(fmt::format("collection {:?} may not contain '/'", collection));
+    return Status::InvalidArgument(fmt::format("collection {} may not contain '/'", Quoted(collection)));
   }
   std::unique_lock l(mu_);
   Location* best = nullptr;
@@ -88,8 +89,8 @@ Status Store::AllocateBlockGroup(BlockGroupId id, const std::string& collection,
   sb.ttl = ttl;
   CFS_ASSIGN_OR_RETURN(auto bg, BlockGroup::Create(best->spec.dir, collection, id, sb, preallocate_bytes, options_));
   best->groups[id] = std::move(bg);
-  spdlog::info("store: allocated block group {} (collection {:?}, placement {}, ttl {:?}) in {}", id, collection,
-               placement.ToString(), ttl.ToString(), best->spec.dir);
+  spdlog::info("store: allocated block group {} (collection {}, placement {}, ttl {}) in {}", id, Quoted(collection),
+               placement.ToString(), Quoted(ttl.ToString()), best->spec.dir);
   return Status::OK();
 }
 
