@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev
   # libraries (DESIGN.md section 5)
   libabsl-dev libisal-dev libspdlog-dev libfmt-dev libcli11-dev
+  libboost1.81-dev libprotobuf-dev protobuf-compiler
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
 )

@@ -109,6 +109,8 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
+  // An error until assigned: asio's co_spawn needs results it can default-construct.
+  Result() : v_(std::in_place_index<1>, Status(Code::kInternal, "result never set")) {}
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : v_(std::in_place_index<1>, std::move(status)) {  // NOLINT
     assert(!std::get<1>(v_).ok() && "Result built from an OK status has no value");

@@ -1,0 +1,102 @@
+#include "rpc/transport.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace cfs::rpc {
+
+Status FromErrorCode(const boost::system::error_code& ec, std::string_view context) {
+  if (ec == asio::error::operation_aborted) return Status(Code::kCancelled, fmt::format("{}: cancelled", context));
+  if (ec == asio::error::timed_out) return Status::Timeout(fmt::format("{}: timed out", context));
+  return Status::Unavailable(fmt::format("{}: {}", context, ec.message()));
+}
+
+asio::awaitable<Result<InFrame>> ReadFrame(tcp::socket& socket, const FrameLimits& limits) {
+  char raw[kFrameHeaderSize];
+  auto [ec, n] = co_await asio::async_read(socket, asio::buffer(raw), asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return FromErrorCode(ec, "read frame header");
+  auto h = DecodeFrameHeader(std::string_view(raw, kFrameHeaderSize), limits);
+  if (!h.ok()) co_return h.status();
+  InFrame f;
+  f.header = *h;
+  f.message.resize(h->message_len);
+  f.payload.resize(h->payload_len);
+  std::array<asio::mutable_buffer, 2> bufs = {asio::buffer(f.message), asio::buffer(f.payload)};
+  if (h->message_len + h->payload_len > 0) {
+    auto [ec2, n2] = co_await asio::async_read(socket, bufs, asio::as_tuple(asio::use_awaitable));
+    if (ec2) co_return FromErrorCode(ec2, "read frame body");
+  }
+  co_return f;
+}
+
+FrameWriter::FrameWriter(tcp::socket& socket, const asio::any_io_executor& ex)
+    : socket_(socket), signal_(ex, std::chrono::steady_clock::time_point::max()) {}
+
+void FrameWriter::Enqueue(const FrameHeader& h, std::string message, std::string payload) {
+  if (closed_) return;
+  FrameHeader hh = h;
+  hh.message_len = static_cast<uint32_t>(message.size());
+  hh.payload_len = static_cast<uint32_t>(payload.size());
+  queue_.emplace_back();
+  Out& o = queue_.back();
+  EncodeFrameHeader(hh, o.header);
+  o.message = std::move(message);
+  o.payload = std::move(payload);
+  signal_.cancel_one();
+}
+
+void FrameWriter::Close() {
+  closed_ = true;
+  signal_.cancel();
+}
+
+asio::awaitable<Status> FrameWriter::Run() {
+  constexpr size_t kMaxBatch = 64;
+  std::vector<asio::const_buffer> bufs;
+  std::deque<Out> batch;
+  while (!closed_) {
+    if (queue_.empty()) {
+      co_await signal_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;  // woken by Enqueue or Close
+    }
+    bufs.clear();
+    batch.clear();
+    while (!queue_.empty() && batch.size() < kMaxBatch) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    for (const Out& o : batch) {
+      bufs.emplace_back(o.header, kFrameHeaderSize);
+      if (!o.message.empty()) bufs.emplace_back(o.message.data(), o.message.size());
+      if (!o.payload.empty()) bufs.emplace_back(o.payload.data(), o.payload.size());
+    }
+    auto [ec, n] = co_await asio::async_write(socket_, bufs, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      closed_ = true;
+      co_return FromErrorCode(ec, "write frames");
+    }
+  }
+  co_return Status::OK();
+}
+
+Result<tcp::endpoint> ParseEndpoint(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return Status::InvalidArgument(fmt::format("address {} is not HOST:PORT", address));
+  }
+  std::string host = address.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  uint16_t port = 0;
+  const char* pb = address.data() + colon + 1;
+  const char* pe = address.data() + address.size();
+  auto [end, ec] = std::from_chars(pb, pe, port);
+  if (ec != std::errc() || end != pe) return Status::InvalidArgument(fmt::format("address {}: bad port", address));
+  boost::system::error_code aec;
+  auto ip = asio::ip::make_address(host, aec);
+  if (aec) return Status::InvalidArgument(fmt::format("address {}: {} is not an IP address", address, host));
+  return tcp::endpoint(ip, port);
+}
+
+}  // namespace cfs::rpc
