@@ -6,7 +6,7 @@
 #
 # Usage: scripts/fuzz.sh [seconds-per-target]   (default: $FUZZ_SECONDS, else 60)
 #
-# Reproduce a finding:  build/fuzz/src/datanode/<name>_fuzz <crash-file>
+# Reproduce a finding:  build/fuzz/src/<dir>/<name>_fuzz <crash-file>
 # Keep new coverage (edges only, so the committed corpus stays small):
 #   build/fuzz/src/datanode/<name>_fuzz -merge=1 -use_counters=0 \
 #     src/datanode/testdata/fuzz/<name> build/fuzz/corpus-<name>
@@ -18,7 +18,9 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
   echo "fuzz.sh: seconds must be a positive integer, got '$seconds'" >&2
   exit 2
 fi
-targets=(needle idx)
+# name -> folder of its target and seed corpus
+declare -A dirs=([needle]=src/datanode [idx]=src/datanode [frame]=src/rpc)
+targets=(needle idx frame)
 
 cd "$root"
 cmake --preset fuzz >/dev/null
@@ -31,11 +33,11 @@ for name in "${targets[@]}"; do
   log=build/fuzz/fuzz-$name.log
   rm -rf "$corpus" "$artifacts"
   mkdir -p "$corpus" "$artifacts"
-  cp src/datanode/testdata/fuzz/"$name"/* "$corpus"/
+  cp "${dirs[$name]}"/testdata/fuzz/"$name"/* "$corpus"/
 
   echo "== ${name}_fuzz: ${seconds}s on $corpus (log: $log)"
   rc=0
-  build/fuzz/src/datanode/"${name}"_fuzz \
+  build/fuzz/"${dirs[$name]}"/"${name}"_fuzz \
     -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
   grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)' "$log" || true
