@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/file_id.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "common/ttl.h"
@@ -106,14 +107,5 @@ uint32_t NeedleChecksum(std::string_view data);
 // True when `stored` is the raw or the masked CRC-32C of `data`.
 bool NeedleChecksumMatches(uint32_t stored, std::string_view data);
 
-// "3,01637037d6": block group id, then needle id and cookie in hex, the
-// needle id without leading zeros (SeaweedFS's file id).
-std::string FormatFileId(BlockGroupId group, NeedleId needle, Cookie cookie);
-struct FileId {
-  BlockGroupId group;
-  NeedleId needle;
-  Cookie cookie;
-};
-Result<FileId> ParseFileId(std::string_view fid);
 
 }  // namespace cfs::datanode
