@@ -8,6 +8,12 @@ namespace {
 const std::vector<cfs::cmd::Command>& Table() {
   using namespace cfs::cmd;
   static const std::vector<Command> table = {
+      {"master", "run a master: cluster topology, Assign and block group growth", SetupMaster},
+      {"blob put", "store files as blobs; prints one file id per file", SetupBlobPut},
+      {"blob get", "read a blob by file id", SetupBlobGet},
+      {"blob rm", "delete a blob by file id", SetupBlobRm},
+      {"cluster status", "masters, datanodes, block groups and free slots (--json for JSON)", SetupClusterStatus},
+      {"bench blob", "write N blobs then read them back in random order; requests/s and latency", SetupBenchBlob},
       {"blockgroup inspect", "check a block group's .dat/.idx files: superblock, every needle, checksums",
        SetupBlockGroupInspect},
       {"blockgroup fix", "rebuild a block group's .idx by scanning its .dat", SetupBlockGroupFix},

@@ -1,0 +1,79 @@
+// `cfs master`: the master (volume manager): topology from datanode
+// heartbeats, Assign with block group growth, lookups, cluster status.
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cmd/commands.h"
+#include "cmd/serve.h"
+#include "common/logging.h"
+#include "master/service.h"
+#include "rpc/server.h"
+
+namespace cfs::cmd {
+namespace {
+
+struct MasterArgs {
+  std::string dir;
+  std::string addr = "127.0.0.1:9333";
+  std::string http;
+  std::string default_replication = "000";
+  uint64_t size_limit_mb = 30 * 1024;
+  int heartbeat_interval_ms = 3000;
+  double garbage_threshold = 0.3;
+  int threads = 2;
+};
+
+int RunMaster(const MasterArgs& a) {
+  rpc::Runtime runtime(a.threads);
+  rpc::ChannelPool pool(runtime.executor());
+  master::MasterOptions o;
+  o.dir = a.dir;
+  o.address = a.addr;
+  o.default_replication = a.default_replication;
+  o.block_group_size_limit_bytes = a.size_limit_mb << 20;
+  o.heartbeat_interval = std::chrono::milliseconds(a.heartbeat_interval_ms);
+  o.dead_after = o.heartbeat_interval * 4;
+  o.garbage_threshold = a.garbage_threshold;
+  auto service = master::MasterService::Open(pool, o);
+  if (!service.ok()) {
+    std::cerr << "cfs master: " << service.status().ToString() << "\n";
+    return 2;
+  }
+  rpc::Server server(runtime.executor());
+  (*service)->Register(server);
+  auto bound = server.Listen(a.addr);
+  if (!bound.ok()) {
+    std::cerr << "cfs master: " << bound.status().ToString() << "\n";
+    return 2;
+  }
+  (*service)->StartBackground(runtime.executor());
+  spdlog::info("master {} serving (dir {}, default replication {})", *bound, a.dir, a.default_replication);
+  WaitForShutdownSignal(runtime);
+  (*service)->Stop();
+  server.Stop();
+  runtime.Stop();
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> SetupMaster(CLI::App* app) {
+  auto a = std::make_shared<MasterArgs>();
+  app->add_option("--dir", a->dir, "where the master keeps its state (id sequences)")->required();
+  app->add_option("--addr", a->addr, "HOST:PORT to serve RPC on")->capture_default_str();
+  app->add_option("--http", a->http, "HOST:PORT for /metrics and /status (default: RPC port + 10000)");
+  app->add_option("--default-replication", a->default_replication, "placement xyz when Assign names none")
+      ->capture_default_str();
+  app->add_option("--block-group-size-limit-mb", a->size_limit_mb, "block groups this big take no more writes")
+      ->capture_default_str();
+  app->add_option("--heartbeat-interval-ms", a->heartbeat_interval_ms,
+                  "expected datanode heartbeat interval; 4 missed mark a node dead")
+      ->capture_default_str();
+  app->add_option("--garbage-threshold", a->garbage_threshold, "vacuum block groups with more garbage than this ratio")
+      ->capture_default_str();
+  app->add_option("--threads", a->threads, "event loop threads")->capture_default_str();
+  return [a] { return RunMaster(*a); };
+}
+
+}  // namespace cfs::cmd
