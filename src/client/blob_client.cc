@@ -102,29 +102,33 @@ void BlobClient::ForgetLookup(BlockGroupId group) {
   lookups_.erase(group.value());
 }
 
+asio::awaitable<Result<Blob>> BlobClient::GetFrom(const std::string& address, std::string_view fid_text) {
+  auto fid = ParseFileId(fid_text);
+  if (!fid.ok()) co_return fid.status();
+  proto::ReadRequest req;
+  req.set_block_group(fid->group.value());
+  req.set_needle_id(fid->needle.value());
+  req.set_cookie(fid->cookie.value());
+  proto::ReadResponse resp;
+  auto r = co_await pool_.Get(address)->Call(proto::DATANODE_READ, req, &resp, "", options_.timeout);
+  if (!r.ok()) co_return r.status().WithContext(fmt::format("get {} from {}", fid_text, address));
+  // Verified end to end: the datanode checked its disk, we check the wire.
+  if (crc32c::Value(*r) != resp.checksum() && crc32c::Mask(crc32c::Value(*r)) != resp.checksum()) {
+    co_return Status::Corruption(fmt::format("get {} from {}: checksum mismatch", fid_text, address));
+  }
+  co_return Blob{std::move(*r), resp.name(), resp.mime()};
+}
+
 asio::awaitable<Result<Blob>> BlobClient::Get(std::string_view fid_text) {
   auto fid = ParseFileId(fid_text);
   if (!fid.ok()) co_return fid.status();
   auto replicas = co_await Lookup(fid->group);
   if (!replicas.ok()) co_return replicas.status().WithContext(fmt::format("get {}", fid_text));
-  proto::ReadRequest req;
-  req.set_block_group(fid->group.value());
-  req.set_needle_id(fid->needle.value());
-  req.set_cookie(fid->cookie.value());
   Status last = Status::Unavailable(fmt::format("get {}: no replica", fid_text));
   for (const auto& address : *replicas) {
-    proto::ReadResponse resp;
-    auto r = co_await pool_.Get(address)->Call(proto::DATANODE_READ, req, &resp, "", options_.timeout);
-    if (r.ok()) {
-      // Verified end to end: the datanode checked its disk, we check the wire.
-      if (crc32c::Value(*r) != resp.checksum() && crc32c::Mask(crc32c::Value(*r)) != resp.checksum()) {
-        last = Status::Corruption(fmt::format("get {} from {}: checksum mismatch", fid_text, address));
-        continue;
-      }
-      co_return Blob{std::move(*r), resp.name(), resp.mime()};
-    }
-    last = r.status().WithContext(fmt::format("get {} from {}", fid_text, address));
-    if (r.status().Is(Code::kNotFound) && replicas->size() == 1) break;
+    auto blob = co_await GetFrom(address, fid_text);
+    if (blob.ok()) co_return blob;
+    last = blob.status();
   }
   ForgetLookup(fid->group);
   co_return last;

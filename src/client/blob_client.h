@@ -52,6 +52,9 @@ class BlobClient {
   // on every replica (in the page cache; on disk too with options.sync).
   asio::awaitable<Result<std::string>> Put(std::string data, const PutOptions& options);
   asio::awaitable<Result<Blob>> Get(std::string_view fid);
+  // Reads from one datanode only, with no lookup and no failover: for
+  // checking a particular replica.
+  asio::awaitable<Result<Blob>> GetFrom(const std::string& address, std::string_view fid);
   asio::awaitable<Status> Delete(std::string_view fid);
 
   asio::awaitable<Result<proto::AssignResponse>> Assign(uint32_t count, const PutOptions& options);

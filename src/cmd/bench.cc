@@ -2,6 +2,7 @@
 // like `weed benchmark`: a live progress line, then requests per second and
 // latency percentiles for each phase.
 #include <algorithm>
+#include <fstream>
 #include <atomic>
 #include <iostream>
 #include <random>
@@ -28,6 +29,7 @@ struct BenchArgs {
   std::string master = "127.0.0.1:9333";
   int threads = 1;
   bool write_only = false;
+  std::string fids_out;
 };
 
 struct Phase {
@@ -132,6 +134,12 @@ int RunBench(const BenchArgs& a) {
     co_return Status::OK();
   });
   Report(write, a.size);
+  if (!a.fids_out.empty()) {
+    std::ofstream out(a.fids_out, std::ios::trunc);
+    for (const auto& f : fids) {
+      if (!f.empty()) out << f << "\n";
+    }
+  }
   if (a.write_only) return write.errors == 0 ? 0 : 1;
 
   std::vector<int> order(a.n);
@@ -165,6 +173,7 @@ std::function<int()> SetupBenchBlob(CLI::App* app) {
   app->add_option("--master", a->master, "HOST:PORT[,HOST:PORT...] of the masters")->capture_default_str();
   app->add_option("--threads", a->threads, "client event loop threads")->capture_default_str();
   app->add_flag("--write-only", a->write_only, "skip the read phase");
+  app->add_option("--fids-out", a->fids_out, "write the file ids of the acknowledged writes here");
   return [a] { return RunBench(*a); };
 }
 

@@ -70,11 +70,33 @@ int Put(const PutArgs& a) {
 }
 
 struct GetArgs : ClientArgs {
-  std::string fid, out;
+  std::vector<std::string> fids;
+  std::string out, replica;
 };
 
+// Several fids: each is read (from --replica only, if given) and checked;
+// failures are listed and the data is not printed.
+int CheckMany(const GetArgs& a) {
+  int failures = WithClient(a, [&](client::BlobClient& c) -> boost::asio::awaitable<int> {
+    int bad = 0;
+    for (const auto& fid : a.fids) {
+      auto blob = a.replica.empty() ? co_await c.Get(fid) : co_await c.GetFrom(a.replica, fid);
+      if (!blob.ok()) {
+        std::cerr << fmt::format("cfs blob get: {}\n", blob.status().ToString());
+        ++bad;
+      }
+    }
+    co_return bad;
+  });
+  std::cout << fmt::format("{} of {} blobs read back\n", a.fids.size() - failures, a.fids.size());
+  return failures == 0 ? 0 : 1;
+}
+
 int Get(const GetArgs& a) {
-  auto blob = WithClient(a, [&](client::BlobClient& c) { return c.Get(a.fid); });
+  if (a.fids.size() > 1) return CheckMany(a);
+  auto blob = WithClient(a, [&](client::BlobClient& c) {
+    return a.replica.empty() ? c.Get(a.fids[0]) : c.GetFrom(a.replica, a.fids[0]);
+  });
   if (!blob.ok()) {
     std::cerr << "cfs blob get: " << blob.status().ToString() << "\n";
     return 1;
@@ -198,8 +220,9 @@ std::function<int()> SetupBlobPut(CLI::App* app) {
 
 std::function<int()> SetupBlobGet(CLI::App* app) {
   auto a = std::make_shared<GetArgs>();
-  app->add_option("fid", a->fid, "file id, e.g. 3,01637037d6")->required();
+  app->add_option("fids", a->fids, "file id, e.g. 3,01637037d6; with several, each is only checked")->required();
   app->add_option("-o,--output", a->out, "write to this file instead of standard output");
+  app->add_option("--replica", a->replica, "read from this datanode only (no lookup, no failover)");
   AddMasterOption(app, a.get());
   return [a] { return Get(*a); };
 }

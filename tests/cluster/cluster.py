@@ -1,0 +1,134 @@
+"""A real ContainerFS cluster of processes on 127.0.0.x, for tests.
+
+Every process is started by this harness and stopped by PID (SIGTERM, then
+SIGKILL), never by name. Addresses: the master on 127.0.0.1, datanode i on
+127.0.0.(i+1); ports come from a base chosen per run so parallel runs do not
+collide.
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+CFS = os.environ.get("CFS_BIN", os.path.join(os.path.dirname(__file__), "../../build/release/src/cfs"))
+
+
+class Proc:
+    def __init__(self, name, args, log_path):
+        self.name, self.args, self.log_path = name, args, log_path
+        self.p = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.p = subprocess.Popen([CFS] + self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def alive(self):
+        return self.p is not None and self.p.poll() is None
+
+    def kill(self):  # SIGKILL: a crash
+        if self.alive():
+            os.kill(self.p.pid, signal.SIGKILL)
+            self.p.wait()
+
+    def stop(self):  # SIGTERM, then SIGKILL after 10 s
+        if self.alive():
+            os.kill(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Cluster:
+    """One master and datanodes described by (dc, rack, max_block_groups)."""
+
+    def __init__(self, datanodes, heartbeat_ms=300, size_limit_mb=None):
+        self.dir = tempfile.mkdtemp(prefix="cfs-cluster-")
+        self.base = random.randint(20000, 29000) // 10 * 10
+        self.master_addr = f"127.0.0.1:{self.base}"
+        self.heartbeat_ms = heartbeat_ms
+        margs = ["master", "--dir", f"{self.dir}/master", "--addr", self.master_addr,
+                 "--heartbeat-interval-ms", str(heartbeat_ms)]
+        if size_limit_mb is not None:
+            margs += ["--block-group-size-limit-mb", str(size_limit_mb)]
+        self.master = Proc("master", margs, f"{self.dir}/master.log")
+        self.datanodes = []
+        for i, (dc, rack, slots) in enumerate(datanodes):
+            addr = f"127.0.0.{i + 1}:{self.base + 1}"
+            args = ["datanode", "--dir", f"{self.dir}/dn{i}", "--addr", addr, "--master", self.master_addr,
+                    "--dc", dc, "--rack", rack, "--max-block-groups", str(slots),
+                    "--heartbeat-interval-ms", str(heartbeat_ms)]
+            proc = Proc(f"dn{i}", args, f"{self.dir}/dn{i}.log")
+            proc.addr, proc.data_dir, proc.dc, proc.rack = addr, f"{self.dir}/dn{i}", dc, rack
+            self.datanodes.append(proc)
+
+    def start(self):
+        self.master.start()
+        for d in self.datanodes:
+            d.start()
+        self.wait_alive(len(self.datanodes))
+        return self
+
+    def wait_alive(self, n, timeout=20):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                st = self.status()
+                last = st
+                if sum(1 for x in st["nodes"] if x["alive"]) >= n:
+                    return st
+            except RuntimeError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"cluster not up with {n} datanodes: {last}\n{self.logs()}")
+
+    def cfs(self, *args, check=True, input=None, timeout=120):
+        r = subprocess.run([CFS] + list(args), capture_output=True, input=input, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"cfs {' '.join(args)} exited {r.returncode}: {r.stderr.decode(errors='replace')}")
+        return r
+
+    def status(self):
+        r = self.cfs("cluster", "status", "--json", "--master", self.master_addr, check=False)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.decode(errors="replace"))
+        return json.loads(r.stdout)
+
+    def put(self, path, *extra):
+        r = self.cfs("blob", "put", path, "--master", self.master_addr, *extra)
+        return r.stdout.decode().split("\t")[0]
+
+    def get(self, fid, replica=None):
+        args = ["blob", "get", fid, "--master", self.master_addr]
+        if replica:
+            args += ["--replica", replica]
+        r = self.cfs(*args, check=False)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.decode(errors="replace"))
+        return r.stdout
+
+    def logs(self):
+        out = []
+        for p in [self.master] + self.datanodes:
+            out.append(f"--- {p.name} ---\n" + p.log()[-3000:])
+        return "\n".join(out)
+
+    def close(self, keep=False):
+        for p in self.datanodes + [self.master]:
+            p.stop()
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
