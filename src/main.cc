@@ -9,6 +9,7 @@ const std::vector<cfs::cmd::Command>& Table() {
   using namespace cfs::cmd;
   static const std::vector<Command> table = {
       {"master", "run a master: cluster topology, Assign and block group growth", SetupMaster},
+      {"datanode", "run a datanode: block groups on local disks, served over RPC", SetupDatanode},
       {"blob put", "store files as blobs; prints one file id per file", SetupBlobPut},
       {"blob get", "read a blob by file id", SetupBlobGet},
       {"blob rm", "delete a blob by file id", SetupBlobRm},

@@ -80,7 +80,13 @@ int CheckMany(const GetArgs& a) {
   int failures = WithClient(a, [&](client::BlobClient& c) -> boost::asio::awaitable<int> {
     int bad = 0;
     for (const auto& fid : a.fids) {
-      auto blob = a.replica.empty() ? co_await c.Get(fid) : co_await c.GetFrom(a.replica, fid);
+      // Not a ?: with co_await in both arms: g++ 12 miscompiles that.
+      Result<client::Blob> blob;
+      if (a.replica.empty()) {
+        blob = co_await c.Get(fid);
+      } else {
+        blob = co_await c.GetFrom(a.replica, fid);
+      }
       if (!blob.ok()) {
         std::cerr << fmt::format("cfs blob get: {}\n", blob.status().ToString());
         ++bad;

@@ -8,6 +8,7 @@ namespace cfs::cmd {
 std::function<int()> SetupBlockGroupInspect(CLI::App* app);
 std::function<int()> SetupBlockGroupFix(CLI::App* app);
 std::function<int()> SetupMaster(CLI::App* app);
+std::function<int()> SetupDatanode(CLI::App* app);
 std::function<int()> SetupBlobPut(CLI::App* app);
 std::function<int()> SetupBlobGet(CLI::App* app);
 std::function<int()> SetupBlobRm(CLI::App* app);

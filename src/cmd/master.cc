@@ -47,9 +47,15 @@ int RunMaster(const MasterArgs& a) {
     std::cerr << "cfs master: " << bound.status().ToString() << "\n";
     return 2;
   }
+  auto http = StartHttp(runtime, a.http, *bound, [s = service->get()] { return s->StatusJson(); });
+  if (!http.ok()) {
+    std::cerr << "cfs master: " << http.status().ToString() << "\n";
+    return 2;
+  }
   (*service)->StartBackground(runtime.executor());
   spdlog::info("master {} serving (dir {}, default replication {})", *bound, a.dir, a.default_replication);
   WaitForShutdownSignal(runtime);
+  if (*http) (*http)->Stop();
   (*service)->Stop();
   server.Stop();
   runtime.Stop();
@@ -62,7 +68,7 @@ std::function<int()> SetupMaster(CLI::App* app) {
   auto a = std::make_shared<MasterArgs>();
   app->add_option("--dir", a->dir, "where the master keeps its state (id sequences)")->required();
   app->add_option("--addr", a->addr, "HOST:PORT to serve RPC on")->capture_default_str();
-  app->add_option("--http", a->http, "HOST:PORT for /metrics and /status (default: RPC port + 10000)");
+  app->add_option("--http", a->http, "HOST:PORT for /metrics and /status (default: RPC port + 10000; off: none)");
   app->add_option("--default-replication", a->default_replication, "placement xyz when Assign names none")
       ->capture_default_str();
   app->add_option("--block-group-size-limit-mb", a->size_limit_mb, "block groups this big take no more writes")

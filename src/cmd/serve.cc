@@ -35,4 +35,23 @@ std::string DefaultHttpAddress(const std::string& rpc_address) {
   return fmt::format("{}:{}", rpc_address.substr(0, colon), port + 10000);
 }
 
+Result<std::unique_ptr<rpc::HttpServer>> StartHttp(rpc::Runtime& runtime, const std::string& http_address,
+                                                   const std::string& rpc_address,
+                                                   std::function<std::string()> status_json) {
+  if (http_address == "off") return std::unique_ptr<rpc::HttpServer>();
+  bool given = !http_address.empty();
+  std::string address = given ? http_address : DefaultHttpAddress(rpc_address);
+  if (address.empty()) return std::unique_ptr<rpc::HttpServer>();
+  auto http = std::make_unique<rpc::HttpServer>(runtime.executor());
+  rpc::AddDefaultRoutes(*http, std::move(status_json));
+  auto bound = http->Listen(address);
+  if (!bound.ok()) {
+    if (given) return bound.status().WithContext("--http");
+    spdlog::warn("no /metrics and /status: {}", bound.status().ToString());
+    return std::unique_ptr<rpc::HttpServer>();
+  }
+  spdlog::info("http /metrics and /status on {}", *bound);
+  return http;
+}
+
 }  // namespace cfs::cmd

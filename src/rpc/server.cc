@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 
 namespace cfs::rpc {
 
@@ -100,6 +101,12 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     call.deadline = frame.header.deadline_ms == 0 ? std::chrono::steady_clock::time_point::max()
                                                   : received + std::chrono::milliseconds(frame.header.deadline_ms);
     call.peer = peer_;
+    static Counter& requests = MetricsRegistry::Default().GetCounter("cfs_rpc_requests_total", "RPC requests served");
+    static Counter& errors =
+        MetricsRegistry::Default().GetCounter("cfs_rpc_errors_total", "RPC requests answered with an error");
+    static Histogram& latency =
+        MetricsRegistry::Default().GetHistogram("cfs_rpc_request_seconds", "Time from receipt to reply of RPC requests");
+    requests.Inc();
     Reply reply;
     auto it = state_->handlers.find(call.method);
     if (it == state_->handlers.end()) {
@@ -117,7 +124,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     h.kind = FrameKind::kResponse;
     h.request_id = frame.header.request_id;
     h.method_or_code = static_cast<uint16_t>(reply.status.code());
+    latency.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
     if (!reply.status.ok()) {
+      errors.Inc();
       state_->errors++;
       proto::RpcError err;
       err.set_message(reply.status.message());

@@ -4,6 +4,7 @@ Run: CFS_BIN=build/release/src/cfs /usr/bin/python3 tests/cluster/blob_cluster_t
 """
 import glob
 import hashlib
+import json
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cluster import CFS, Cluster  # noqa: E402
@@ -81,6 +83,16 @@ class BlobClusterTest(unittest.TestCase):
         with self.assertRaises(RuntimeError) as e:
             c.get(bad)
         self.assertIn("NotFound", str(e.exception))
+        # Every process serves /metrics and /status over HTTP (RPC port + 10000).
+        host, port = c.master_addr.rsplit(":", 1)
+        metrics = urllib.request.urlopen(f"http://{host}:{int(port) + 10000}/metrics", timeout=5).read().decode()
+        self.assertIn("cfs_rpc_requests_total", metrics)
+        status = json.loads(urllib.request.urlopen(f"http://{host}:{int(port) + 10000}/status", timeout=5).read())
+        self.assertEqual(status["role"], "master")
+        self.assertEqual(status["live_datanodes"], 3)
+        dhost, dport = c.datanodes[0].addr.rsplit(":", 1)
+        dstatus = json.loads(urllib.request.urlopen(f"http://{dhost}:{int(dport) + 10000}/status", timeout=5).read())
+        self.assertEqual(dstatus["role"], "datanode")
         # Bad input gets a clear error.
         r = c.cfs("blob", "get", "not-a-fid", "--master", c.master_addr, check=False)
         self.assertNotEqual(r.returncode, 0)
