@@ -31,6 +31,7 @@ contains "inspect usage" "--offset-bytes"
 check "cfs blockgroup inspect --help" 0 "$cfs" blockgroup inspect --help
 contains "inspect --help" "--idx"
 check "cfs help nosuch" 2 "$cfs" help nosuch
+check "--log-level after the subcommand" 0 "$cfs" blockgroup inspect --help --log-level warn
 check "missing file is a usage error" 2 "$cfs" blockgroup inspect /nonexistent.dat
 contains "missing file" "File does not exist"
 check "unknown option is a usage error" 2 "$cfs" blockgroup inspect --bogus x

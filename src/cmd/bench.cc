@@ -82,6 +82,8 @@ void RunPhase(rpc::Runtime& runtime, Phase& ph, int total, int concurrency, Op o
         [&]() -> boost::asio::awaitable<void> {
           std::vector<double> mine;
           for (int i; (i = next++) < total;) {
+            // Give up when nothing works at all (no cluster there).
+            if (ph.errors >= 100 && ph.done == 0) break;
             auto t0 = Clock::now();
             Status s = co_await op(i);
             mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());

@@ -51,6 +51,7 @@ int Run(int argc, char** argv, const std::vector<Command>& table) {
       } catch (const CLI::OptionNotFound&) {
         sub = parent->add_subcommand(w, std::string(c.summary));
         sub->require_subcommand(0, 1);
+        sub->fallthrough();  // --log-level may come after the subcommand too
       }
       parent = sub;
     }

@@ -27,7 +27,7 @@ struct DatanodeArgs {
   std::vector<std::string> masters = {"127.0.0.1:9333"};
   std::string dc = "dc1";
   std::string rack = "rack1";
-  int threads = 2;
+  int threads = 1;
   int heartbeat_interval_ms = 3000;
   std::string http;
 };

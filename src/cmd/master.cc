@@ -21,7 +21,7 @@ struct MasterArgs {
   uint64_t size_limit_mb = 30 * 1024;
   int heartbeat_interval_ms = 3000;
   double garbage_threshold = 0.3;
-  int threads = 2;
+  int threads = 1;
 };
 
 int RunMaster(const MasterArgs& a) {

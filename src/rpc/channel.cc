@@ -194,8 +194,9 @@ asio::awaitable<Result<Response>> Channel::CallOnStrand(proto::Method method, st
 
 asio::awaitable<void> Channel::ReadLoop(std::shared_ptr<tcp::socket> socket, uint64_t generation) {
   auto self = shared_from_this();
+  FrameReader reader(options_.limits);
   for (;;) {
-    auto frame = co_await ReadFrame(*socket, options_.limits);
+    auto frame = co_await reader.Next(*socket);
     if (generation != generation_) co_return;  // this connection was replaced
     if (!frame.ok()) {
       if (frame.status().Is(Code::kInvalidArgument)) {

@@ -69,7 +69,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
         co_await resume_.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      auto frame = co_await ReadFrame(socket_, options_.limits);
+      auto frame = co_await reader_.Next(socket_);
       if (!frame.ok()) {
         if (frame.status().Is(Code::kInvalidArgument)) {
           state_->bad_frames++;
@@ -145,6 +145,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   Strand strand_;
   FrameWriter writer_;
   std::shared_ptr<State> state_;
+  FrameReader reader_{state_->options.limits};
   const ServerOptions& options_;
   asio::steady_timer resume_;
   std::string peer_;

@@ -1,6 +1,7 @@
 #include "rpc/transport.h"
 
 #include <charconv>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -12,21 +13,49 @@ Status FromErrorCode(const boost::system::error_code& ec, std::string_view conte
   return Status::Unavailable(fmt::format("{}: {}", context, ec.message()));
 }
 
-asio::awaitable<Result<InFrame>> ReadFrame(tcp::socket& socket, const FrameLimits& limits) {
-  char raw[kFrameHeaderSize];
-  auto [ec, n] = co_await asio::async_read(socket, asio::buffer(raw), asio::as_tuple(asio::use_awaitable));
-  if (ec) co_return FromErrorCode(ec, "read frame header");
-  auto h = DecodeFrameHeader(std::string_view(raw, kFrameHeaderSize), limits);
+asio::awaitable<Status> FrameReader::Fill(tcp::socket& socket, size_t n) {
+  if (end_ - start_ >= n) co_return Status::OK();
+  if (start_ + n > buf_.size()) {  // move what is left to the front
+    std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
+  }
+  while (end_ - start_ < n) {
+    auto [ec, got] = co_await socket.async_read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_),
+                                                      asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return FromErrorCode(ec, "read frame");
+    end_ += got;
+  }
+  co_return Status::OK();
+}
+
+asio::awaitable<Result<InFrame>> FrameReader::Next(tcp::socket& socket) {
+  if (Status s = co_await Fill(socket, kFrameHeaderSize); !s.ok()) co_return s;
+  auto h = DecodeFrameHeader(std::string_view(buf_.data() + start_, kFrameHeaderSize), limits_);
   if (!h.ok()) co_return h.status();
+  start_ += kFrameHeaderSize;
   InFrame f;
   f.header = *h;
+  const size_t body = size_t{h->message_len} + h->payload_len;
+  if (body <= buf_.size()) {
+    if (Status s = co_await Fill(socket, body); !s.ok()) co_return s;
+    f.message.assign(buf_.data() + start_, h->message_len);
+    f.payload.assign(buf_.data() + start_ + h->message_len, h->payload_len);
+    start_ += body;
+    co_return f;
+  }
+  // Too big to buffer: take what is buffered, read the rest in place.
   f.message.resize(h->message_len);
   f.payload.resize(h->payload_len);
-  std::array<asio::mutable_buffer, 2> bufs = {asio::buffer(f.message), asio::buffer(f.payload)};
-  if (h->message_len + h->payload_len > 0) {
-    auto [ec2, n2] = co_await asio::async_read(socket, bufs, asio::as_tuple(asio::use_awaitable));
-    if (ec2) co_return FromErrorCode(ec2, "read frame body");
-  }
+  size_t have = std::min(end_ - start_, body);
+  size_t to_msg = std::min<size_t>(have, h->message_len);
+  std::memcpy(f.message.data(), buf_.data() + start_, to_msg);
+  std::memcpy(f.payload.data(), buf_.data() + start_ + to_msg, have - to_msg);
+  start_ += have;
+  std::array<asio::mutable_buffer, 2> rest = {asio::buffer(f.message.data() + to_msg, h->message_len - to_msg),
+                                              asio::buffer(f.payload.data() + (have - to_msg), h->payload_len - (have - to_msg))};
+  auto [ec, n] = co_await asio::async_read(socket, rest, asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return FromErrorCode(ec, "read frame body");
   co_return f;
 }
 

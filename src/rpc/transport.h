@@ -23,9 +23,26 @@ struct InFrame {
   std::string payload;
 };
 
-// Reads one whole frame. A malformed header is InvalidArgument; a closed or
-// broken connection is Unavailable.
-asio::awaitable<Result<InFrame>> ReadFrame(tcp::socket& socket, const FrameLimits& limits);
+// Reads frames from a socket through a buffer, so that one recv brings in
+// every frame the peer pipelined: the syscalls per request, not the bytes,
+// are what a small RPC costs. Large payloads beyond the buffer are read
+// straight into the frame. One reader per socket; not thread-safe.
+class FrameReader {
+ public:
+  explicit FrameReader(const FrameLimits& limits) : limits_(limits), buf_(kBufferBytes, '\0') {}
+  // The next whole frame. A malformed header is InvalidArgument; a closed or
+  // broken connection is Unavailable.
+  asio::awaitable<Result<InFrame>> Next(tcp::socket& socket);
+
+ private:
+  static constexpr size_t kBufferBytes = 256 << 10;
+  // Makes at least n (<= kBufferBytes) bytes available at start_.
+  asio::awaitable<Status> Fill(tcp::socket& socket, size_t n);
+
+  const FrameLimits limits_;
+  std::string buf_;
+  size_t start_ = 0, end_ = 0;  // buffered bytes are buf_[start_, end_)
+};
 
 // Queues frames and writes them in batches (one gather write for every frame
 // queued meanwhile). Lives on one strand: every method must be called there.
