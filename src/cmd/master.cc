@@ -21,6 +21,7 @@ struct MasterArgs {
   uint64_t size_limit_mb = 30 * 1024;
   int heartbeat_interval_ms = 3000;
   double garbage_threshold = 0.3;
+  int vacuum_interval_ms = 60000;
   int threads = 1;
 };
 
@@ -35,6 +36,7 @@ int RunMaster(const MasterArgs& a) {
   o.heartbeat_interval = std::chrono::milliseconds(a.heartbeat_interval_ms);
   o.dead_after = o.heartbeat_interval * 4;
   o.garbage_threshold = a.garbage_threshold;
+  o.vacuum_check_interval = std::chrono::milliseconds(a.vacuum_interval_ms);
   auto service = master::MasterService::Open(pool, o);
   if (!service.ok()) {
     std::cerr << "cfs master: " << service.status().ToString() << "\n";
@@ -77,6 +79,8 @@ std::function<int()> SetupMaster(CLI::App* app) {
                   "expected datanode heartbeat interval; 4 missed mark a node dead")
       ->capture_default_str();
   app->add_option("--garbage-threshold", a->garbage_threshold, "vacuum block groups with more garbage than this ratio")
+      ->capture_default_str();
+  app->add_option("--vacuum-interval-ms", a->vacuum_interval_ms, "how often to look for block groups to vacuum")
       ->capture_default_str();
   app->add_option("--threads", a->threads, "event loop threads")->capture_default_str();
   return [a] { return RunMaster(*a); };

@@ -142,10 +142,10 @@ class BlobClusterTest(unittest.TestCase):
         # findVolumeCount(1 copy) = 7 block groups grown at once.
         self.assertEqual(len(groups_of(st, "a")), 7)
         self.assertEqual(st["free_slots"], 2)
-        # 001 needs 2 slots per group: one group fits, then the slots run out.
-        c.put(path, "--replication", "001", "--collection", "b")
+        # Another layout grows what still fits (2 of 7), then the slots run out.
+        c.put(path, "--replication", "000", "--collection", "b")
         st = c.status()
-        self.assertEqual(len(groups_of(st, "b")), 1)
+        self.assertEqual(len(groups_of(st, "b")), 2)
         self.assertEqual(st["free_slots"], 0)
         r = c.cfs("blob", "put", path, "--collection", "c", "--master", c.master_addr, check=False)
         self.assertNotEqual(r.returncode, 0)
@@ -180,6 +180,34 @@ class BlobClusterTest(unittest.TestCase):
                 r = c.cfs("blob", "get", *fids[i:i + 2000], "--replica", addr,
                           "--master", c.master_addr, check=False)
                 self.assertEqual(r.returncode, 0, f"replica {addr}: {r.stderr.decode()[:2000]}")
+
+    def test_master_vacuums_block_groups_full_of_garbage(self):
+        c = self.start([("dc1", "rack1", 2), ("dc1", "rack1", 2)],
+                       master_args=["--vacuum-interval-ms", "500", "--garbage-threshold", "0.3"])
+        keep, drop = {}, []
+        for i in range(30):
+            path, data = write_file(self.tmp, f"v{i}", 20000, 300 + i)
+            fid = c.put(path, "--replication", "001", "--collection", "vac")
+            if i % 5 == 0:
+                keep[fid] = data
+            else:
+                drop.append(fid)
+        before = sum(g["size_bytes"] for g in groups_of(c.status(), "vac"))
+        for fid in drop:
+            c.cfs("blob", "rm", fid, "--master", c.master_addr)
+        deadline = time.time() + 20
+        after = before
+        while time.time() < deadline:
+            after = sum(g["size_bytes"] for g in groups_of(c.status(), "vac"))
+            if after < before // 2:
+                break
+            time.sleep(0.3)
+        self.assertLess(after, before // 2, c.logs())
+        for fid, data in keep.items():
+            self.assertEqual(c.get(fid), data)
+        for fid in drop[:5]:
+            with self.assertRaises(RuntimeError):
+                c.get(fid)
 
     def test_every_acked_blob_survives_restarts_of_every_process(self):
         c = self.start([("dc1", "rack1", 10), ("dc1", "rack2", 10), ("dc1", "rack1", 10)])

@@ -55,13 +55,16 @@ class Proc:
 class Cluster:
     """One master and datanodes described by (dc, rack, max_block_groups)."""
 
-    def __init__(self, datanodes, heartbeat_ms=300, size_limit_mb=None):
+    def __init__(self, datanodes, heartbeat_ms=300, size_limit_mb=None, master_args=()):
         self.dir = tempfile.mkdtemp(prefix="cfs-cluster-")
-        self.base = random.randint(20000, 29000) // 10 * 10
+        # RPC ports 12000-19990 and HTTP ports (+10000) stay below the kernel's
+        # ephemeral range (32768+), where a client socket could hold them.
+        self.base = random.randint(1200, 1999) * 10
         self.master_addr = f"127.0.0.1:{self.base}"
         self.heartbeat_ms = heartbeat_ms
         margs = ["master", "--dir", f"{self.dir}/master", "--addr", self.master_addr,
                  "--heartbeat-interval-ms", str(heartbeat_ms)]
+        margs += list(master_args)
         if size_limit_mb is not None:
             margs += ["--block-group-size-limit-mb", str(size_limit_mb)]
         self.master = Proc("master", margs, f"{self.dir}/master.log")
