@@ -35,6 +35,7 @@
 #include "datanode/block_group.h"
 #include "datanode/needle.h"
 #include "datanode/needle_map.h"
+#include "testing/env_wrapper.h"
 #include "testing/temp_dir.h"
 
 namespace cfs::datanode {
@@ -51,44 +52,27 @@ void CheckOk(const Status& s, const char* what) {
 }
 
 // An Env over the real file system that counts File::Sync calls (fdatasync).
-class SyncCountingEnv final : public Env {
+class SyncCountingEnv final : public cfs::testing::EnvWrapper {
  public:
   uint64_t syncs() const { return syncs_.load(); }
   void ResetSyncs() { syncs_ = 0; }
 
-  Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override {
-    CFS_ASSIGN_OR_RETURN(auto f, base_->Open(path, mode));
-    return std::unique_ptr<File>(new CountingFile(std::move(f), &syncs_));
-  }
-  bool Exists(const std::string& path) override { return base_->Exists(path); }
-  Result<uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
-  Status Rename(const std::string& from, const std::string& to) override { return base_->Rename(from, to); }
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
-  Status CreateDirs(const std::string& path) override { return base_->CreateDirs(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override { return base_->ListDir(path); }
-  Status SyncDir(const std::string& path) override { return base_->SyncDir(path); }
-
  private:
-  class CountingFile final : public File {
+  class CountingFile final : public cfs::testing::FileWrapper {
    public:
-    CountingFile(std::unique_ptr<File> base, std::atomic<uint64_t>* syncs) : base_(std::move(base)), syncs_(syncs) {}
-    Result<size_t> ReadAt(uint64_t offset, std::span<char> out) const override { return base_->ReadAt(offset, out); }
-    Status WriteAt(uint64_t offset, std::string_view data) override { return base_->WriteAt(offset, data); }
+    CountingFile(std::unique_ptr<File> f, std::atomic<uint64_t>* syncs) : FileWrapper(std::move(f)), syncs_(syncs) {}
     Status Sync() override {
       syncs_->fetch_add(1, std::memory_order_relaxed);
-      return base_->Sync();
+      return FileWrapper::Sync();
     }
-    Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-    Result<uint64_t> Size() const override { return base_->Size(); }
-    Status Preallocate(uint64_t size) override { return base_->Preallocate(size); }
-    const std::string& path() const override { return base_->path(); }
 
    private:
-    std::unique_ptr<File> base_;
     std::atomic<uint64_t>* syncs_;
   };
+  std::unique_ptr<File> WrapFile(std::unique_ptr<File> f) override {
+    return std::make_unique<CountingFile>(std::move(f), &syncs_);
+  }
 
-  Env* base_ = Env::Default();
   std::atomic<uint64_t> syncs_{0};
 };
 

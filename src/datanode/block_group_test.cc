@@ -9,6 +9,7 @@
 #include "common/env.h"
 #include "datanode/block_group_test_util.h"
 #include "datanode/scrub.h"
+#include "testing/env_wrapper.h"
 
 namespace cfs::datanode {
 namespace {
@@ -240,53 +241,17 @@ TEST_F(BlockGroupTest, ReopenServesEverythingWritten) {
 }
 
 // An Env whose Sync can be held at a gate, counting the fsyncs that run.
-class GatedSyncEnv final : public Env {
+class GatedSyncEnv final : public testing::EnvWrapper {
  public:
-  explicit GatedSyncEnv(Env* base) : base_(base) {}
-  class GatedFile final : public File {
-   public:
-    GatedFile(GatedSyncEnv* env, std::unique_ptr<File> f) : env_(env), f_(std::move(f)) {}
-    Result<size_t> ReadAt(uint64_t o, std::span<char> out) const override { return f_->ReadAt(o, out); }
-    Status WriteAt(uint64_t o, std::string_view d) override { return f_->WriteAt(o, d); }
-    Status Sync() override {
-      {
-        std::unique_lock l(env_->mu_);
-        env_->syncs_++;
-        env_->in_sync_ = true;
-        env_->cv_.notify_all();
-        env_->cv_.wait(l, [&] { return !env_->closed_; });
-        env_->in_sync_ = false;
-      }
-      return f_->Sync();
-    }
-    Status Truncate(uint64_t s) override { return f_->Truncate(s); }
-    Result<uint64_t> Size() const override { return f_->Size(); }
-    Status Preallocate(uint64_t s) override { return f_->Preallocate(s); }
-    const std::string& path() const override { return f_->path(); }
-
-   private:
-    GatedSyncEnv* env_;
-    std::unique_ptr<File> f_;
-  };
-  Result<std::unique_ptr<File>> Open(const std::string& p, OpenMode m) override {
-    CFS_ASSIGN_OR_RETURN(auto f, base_->Open(p, m));
-    return std::unique_ptr<File>(new GatedFile(this, std::move(f)));
-  }
-  bool Exists(const std::string& p) override { return base_->Exists(p); }
-  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Status Rename(const std::string& a, const std::string& b) override { return base_->Rename(a, b); }
-  Status Remove(const std::string& p) override { return base_->Remove(p); }
-  Status CreateDirs(const std::string& p) override { return base_->CreateDirs(p); }
-  Result<std::vector<std::string>> ListDir(const std::string& p) override { return base_->ListDir(p); }
-  Status SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-
-  void Close() {
+  using EnvWrapper::EnvWrapper;
+  // While held, every Sync waits at the gate.
+  void Hold() {
     std::lock_guard l(mu_);
-    closed_ = true;
+    held_ = true;
   }
-  void Open() {
+  void Release() {
     std::lock_guard l(mu_);
-    closed_ = false;
+    held_ = false;
     cv_.notify_all();
   }
   void WaitInSync() {
@@ -299,10 +264,29 @@ class GatedSyncEnv final : public Env {
   }
 
  private:
-  Env* base_;
+  class GatedFile final : public testing::FileWrapper {
+   public:
+    GatedFile(GatedSyncEnv* env, std::unique_ptr<File> f) : FileWrapper(std::move(f)), env_(env) {}
+    Status Sync() override {
+      {
+        std::unique_lock l(env_->mu_);
+        env_->syncs_++;
+        env_->in_sync_ = true;
+        env_->cv_.notify_all();
+        env_->cv_.wait(l, [&] { return !env_->held_; });
+        env_->in_sync_ = false;
+      }
+      return FileWrapper::Sync();
+    }
+
+   private:
+    GatedSyncEnv* env_;
+  };
+  std::unique_ptr<File> WrapFile(std::unique_ptr<File> f) override { return std::make_unique<GatedFile>(this, std::move(f)); }
+
   std::mutex mu_;
   std::condition_variable cv_;
-  bool closed_ = false, in_sync_ = false;
+  bool held_ = false, in_sync_ = false;
   int syncs_ = 0;
 };
 
@@ -315,7 +299,7 @@ TEST_F(BlockGroupTest, GroupCommitCoversEveryAppendThatArrivedDuringTheLastSync)
   auto bg = std::move(*created);
   int base_syncs = gated.syncs();
 
-  gated.Close();
+  gated.Hold();
   Put(bg.get(), 1, 100);
   std::thread leader([&] { EXPECT_TRUE(bg->Sync().ok()); });
   gated.WaitInSync();  // the first fsync is running and held
@@ -331,7 +315,7 @@ TEST_F(BlockGroupTest, GroupCommitCoversEveryAppendThatArrivedDuringTheLastSync)
     });
   }
   while (appended < kFollowers) std::this_thread::sleep_for(1ms);
-  gated.Open();
+  gated.Release();
   leader.join();
   for (auto& t : followers) t.join();
   // One fsync for the leader's append, one for all seven that came meanwhile.

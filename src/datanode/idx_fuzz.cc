@@ -37,6 +37,7 @@
 #include "datanode/idx.h"
 #include "datanode/needle.h"
 #include "datanode/needle_map.h"
+#include "testing/env_wrapper.h"
 #include "testing/fake_clock.h"
 #include "testing/temp_dir.h"
 
@@ -144,37 +145,17 @@ void CheckReplay(std::string_view image, int offset_bytes) {
 
 // An Env over the real file system whose fsyncs do nothing: durability is not
 // under test here and a real fdatasync per input would dominate the run time.
-class NoSyncFile final : public File {
+class NoSyncEnv final : public cfs::testing::EnvWrapper {
  public:
-  explicit NoSyncFile(std::unique_ptr<File> base) : base_(std::move(base)) {}
-  Result<size_t> ReadAt(uint64_t offset, std::span<char> out) const override { return base_->ReadAt(offset, out); }
-  Status WriteAt(uint64_t offset, std::string_view data) override { return base_->WriteAt(offset, data); }
-  Status Sync() override { return Status::OK(); }
-  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Result<uint64_t> Size() const override { return base_->Size(); }
-  Status Preallocate(uint64_t size) override { return base_->Preallocate(size); }
-  const std::string& path() const override { return base_->path(); }
-
- private:
-  std::unique_ptr<File> base_;
-};
-
-class NoSyncEnv final : public Env {
- public:
-  Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override {
-    CFS_ASSIGN_OR_RETURN(auto f, base_->Open(path, mode));
-    return std::unique_ptr<File>(new NoSyncFile(std::move(f)));
-  }
-  bool Exists(const std::string& path) override { return base_->Exists(path); }
-  Result<uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
-  Status Rename(const std::string& from, const std::string& to) override { return base_->Rename(from, to); }
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
-  Status CreateDirs(const std::string& path) override { return base_->CreateDirs(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override { return base_->ListDir(path); }
   Status SyncDir(const std::string&) override { return Status::OK(); }
 
  private:
-  Env* base_ = Env::Default();
+  class NoSyncFile final : public cfs::testing::FileWrapper {
+   public:
+    using FileWrapper::FileWrapper;
+    Status Sync() override { return Status::OK(); }
+  };
+  std::unique_ptr<File> WrapFile(std::unique_ptr<File> f) override { return std::make_unique<NoSyncFile>(std::move(f)); }
 };
 
 void WriteWholeFile(Env* env, const std::string& path, std::string_view data) {
