@@ -198,26 +198,16 @@ void HttpServer::Route(std::string path, HttpHandler handler) {
 }
 
 Result<std::string> HttpServer::Listen(const std::string& address) {
-  CFS_ASSIGN_OR_RETURN(tcp::endpoint ep, ParseEndpoint(address));
   std::lock_guard l(state_->mu);
   {
     std::shared_lock rl(state_->routes_mu);
     if (state_->stopped) return Status::Unavailable(fmt::format("http listen on {}: server stopped", address));
   }
   if (state_->acceptor) return Status::InvalidArgument(fmt::format("http listen on {}: already listening", address));
-  auto acc = std::make_shared<tcp::acceptor>(state_->ex);
-  boost::system::error_code ec;
-  acc->open(ep.protocol(), ec);
-  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc->bind(ep, ec);
-  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-  tcp::endpoint bound;
-  if (!ec) bound = acc->local_endpoint(ec);
-  if (ec) return Status::Unavailable(fmt::format("http listen on {}: {}", address, ec.message()));
-  state_->acceptor = acc;
-  Accept(state_, acc);
-  if (bound.address().is_v6()) return fmt::format("[{}]:{}", bound.address().to_string(), bound.port());
-  return fmt::format("{}:{}", bound.address().to_string(), bound.port());
+  CFS_ASSIGN_OR_RETURN(Listener listener, rpc::Listen(state_->ex, address, "http"));
+  state_->acceptor = listener.acceptor;
+  Accept(state_, listener.acceptor);
+  return listener.bound;
 }
 
 // Arms one accept. Called with state->mu held, so it never overlaps Stop

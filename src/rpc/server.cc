@@ -161,21 +161,13 @@ Server::~Server() { Stop(); }
 void Server::Register(proto::Method method, Handler h) { state_->handlers[static_cast<uint16_t>(method)] = std::move(h); }
 
 Result<std::string> Server::Listen(const std::string& address) {
-  CFS_ASSIGN_OR_RETURN(tcp::endpoint ep, ParseEndpoint(address));
-  auto acc = std::make_shared<tcp::acceptor>(state_->ex);
-  boost::system::error_code ec;
-  acc->open(ep.protocol(), ec);
-  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc->bind(ep, ec);
-  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::Unavailable(fmt::format("listen on {}: {}", address, ec.message()));
-  auto bound = acc->local_endpoint(ec);
+  CFS_ASSIGN_OR_RETURN(Listener listener, rpc::Listen(state_->ex, address, "rpc"));
   {
     std::lock_guard l(state_->mu);
-    state_->acceptor = acc;
+    state_->acceptor = listener.acceptor;
   }
-  asio::co_spawn(state_->ex, AcceptLoop(state_, acc), asio::detached);
-  return fmt::format("{}:{}", bound.address().to_string(), bound.port());
+  asio::co_spawn(state_->ex, AcceptLoop(state_, listener.acceptor), asio::detached);
+  return listener.bound;
 }
 
 asio::awaitable<void> Server::AcceptLoop(std::shared_ptr<State> state, std::shared_ptr<tcp::acceptor> acceptor) {

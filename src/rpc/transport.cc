@@ -128,4 +128,20 @@ Result<tcp::endpoint> ParseEndpoint(const std::string& address) {
   return tcp::endpoint(ip, port);
 }
 
+Result<Listener> Listen(const asio::any_io_executor& ex, const std::string& address, std::string_view what) {
+  CFS_ASSIGN_OR_RETURN(tcp::endpoint ep, ParseEndpoint(address));
+  auto acc = std::make_shared<tcp::acceptor>(ex);
+  boost::system::error_code ec;
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  tcp::endpoint bound;
+  if (!ec) bound = acc->local_endpoint(ec);
+  if (ec) return Status::Unavailable(fmt::format("{} listen on {}: {}", what, address, ec.message()));
+  std::string host = bound.address().to_string();
+  if (bound.address().is_v6()) host = "[" + host + "]";
+  return Listener{std::move(acc), fmt::format("{}:{}", host, bound.port())};
+}
+
 }  // namespace cfs::rpc

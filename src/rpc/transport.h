@@ -72,4 +72,13 @@ Status FromErrorCode(const boost::system::error_code& ec, std::string_view conte
 // "host:port" -> endpoint; hosts are numeric IPv4/IPv6 or "localhost".
 Result<tcp::endpoint> ParseEndpoint(const std::string& address);
 
+// A listening socket on `address` ("host:0" picks a free port) and the
+// address actually bound ("[v6]:port" for IPv6). Unavailable if it cannot
+// bind; `what` names the server in the message.
+struct Listener {
+  std::shared_ptr<tcp::acceptor> acceptor;
+  std::string bound;
+};
+Result<Listener> Listen(const asio::any_io_executor& ex, const std::string& address, std::string_view what);
+
 }  // namespace cfs::rpc
