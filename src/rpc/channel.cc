@@ -128,9 +128,7 @@ asio::awaitable<Status> Channel::EnsureConnected(Clock::time_point deadline) {
     connected_signal_.expires_at(deadline);
     auto [ec] = co_await connected_signal_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!ec) co_return Status::Timeout(fmt::format("connect to {}: deadline passed", address_));
-    if (!socket_ && !connecting_ && !last_error_.ok() && Clock::now() + std::chrono::milliseconds(1) >= deadline) {
-      co_return last_error_;
-    }
+    // The attempt failed: say why now; the next call retries after the backoff.
     if (!socket_ && !connecting_ && !last_error_.ok()) co_return last_error_;
   }
   co_return Status::OK();

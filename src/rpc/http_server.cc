@@ -245,15 +245,7 @@ void HttpServer::Stop() {
     routes.swap(state_->routes);
   }
   std::lock_guard l(state_->mu);
-  if (state_->acceptor) {
-    boost::system::error_code ec;
-    state_->acceptor->close(ec);
-    state_->acceptor.reset();
-  }
-  for (auto& w : state_->open) {
-    if (auto c = w.lock()) c->Close();
-  }
-  state_->open.clear();
+  CloseListenerAndConnections(state_->acceptor, state_->open);
 }
 
 HttpServerStats HttpServer::Stats() const {

@@ -189,15 +189,7 @@ asio::awaitable<void> Server::AcceptLoop(std::shared_ptr<State> state, std::shar
 
 void Server::Stop() {
   std::lock_guard l(state_->mu);
-  if (state_->acceptor) {
-    boost::system::error_code ec;
-    state_->acceptor->close(ec);
-    state_->acceptor.reset();
-  }
-  for (auto& w : state_->open) {
-    if (auto c = w.lock()) c->Close();
-  }
-  state_->open.clear();
+  CloseListenerAndConnections(state_->acceptor, state_->open);
 }
 
 ServerStats Server::Stats() const {

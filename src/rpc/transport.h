@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio.hpp>
 
@@ -80,5 +82,21 @@ struct Listener {
   std::string bound;
 };
 Result<Listener> Listen(const asio::any_io_executor& ex, const std::string& address, std::string_view what);
+
+// Stops a server: closes its listener and every connection still open
+// (Connection::Close). The caller holds the lock that guards both.
+template <typename Connection>
+void CloseListenerAndConnections(std::shared_ptr<tcp::acceptor>& acceptor,
+                                 std::vector<std::weak_ptr<Connection>>& open) {
+  if (acceptor) {
+    boost::system::error_code ec;
+    acceptor->close(ec);
+    acceptor.reset();
+  }
+  for (auto& w : open) {
+    if (auto c = w.lock()) c->Close();
+  }
+  open.clear();
+}
 
 }  // namespace cfs::rpc
