@@ -20,9 +20,9 @@ int GrowthCount(int copy_count) {
 }
 
 GrowthPlan PlanGrowth(Topology& topology, const std::string& collection, const ReplicaPlacement& placement,
-                      const Ttl& ttl, Sequencer& group_ids, std::mt19937_64& rng) {
+                      const Ttl& ttl, IdRange& group_ids, std::mt19937_64& rng) {
   GrowthPlan plan;
-  group_ids.AtLeast(topology.MaxGroupId().value());
+  group_ids.SkipThrough(topology.MaxGroupId().value());
   Topology::SlotHolds holds;
   const int target = GrowthCount(placement.CopyCount());
   for (int i = 0; i < target; ++i) {
@@ -31,11 +31,11 @@ GrowthPlan PlanGrowth(Topology& topology, const std::string& collection, const R
       plan.error = std::move(slots).take_status();
       break;
     }
-    if (group_ids.peek() > std::numeric_limits<BlockGroupId::rep_type>::max()) {
-      plan.error = Status::NoSpace(fmt::format("block group ids exhausted (next would be {})", group_ids.peek()));
+    if (group_ids.next() > std::numeric_limits<BlockGroupId::rep_type>::max()) {
+      plan.error = Status::NoSpace(fmt::format("block group ids exhausted (next would be {})", group_ids.next()));
       break;
     }
-    Result<uint64_t> id = group_ids.Next(1);
+    Result<uint64_t> id = group_ids.Take(1);
     if (!id.ok()) {
       plan.error = std::move(id).take_status().WithContext("new block group id");
       break;

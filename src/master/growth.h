@@ -45,10 +45,11 @@ struct GrowthPlan {
 // Plans up to GrowthCount(placement.CopyCount()) new block groups of the
 // layout: for each, Topology::FindSlotsForOneGroup (with the slots of the
 // groups planned before it held back) and a new id from `group_ids`, first
-// raised past topology.MaxGroupId(). Stops at the first failure. Ids taken
-// from `group_ids` are persisted by it and never reused, even if the caller
-// then fails to allocate them.
+// moved past topology.MaxGroupId(). Stops at the first failure (Unavailable
+// "new block group id" when the range runs out: the caller reserves at least
+// GrowthCount ids first). Ids taken are never reused (they were reserved
+// through the cluster map), even if the caller then fails to allocate them.
 GrowthPlan PlanGrowth(Topology& topology, const std::string& collection, const ReplicaPlacement& placement,
-                      const Ttl& ttl, Sequencer& group_ids, std::mt19937_64& rng);
+                      const Ttl& ttl, IdRange& group_ids, std::mt19937_64& rng);
 
 }  // namespace cfs::master

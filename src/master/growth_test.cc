@@ -9,8 +9,6 @@
 #include <string>
 
 #include "master/topology_test_util.h"
-#include "testing/fault_injection_env.h"
-#include "testing/temp_dir.h"
 
 namespace cfs::master {
 namespace {
@@ -35,12 +33,12 @@ TEST(GrowthCountTest, MatchesSeaweedFsFindVolumeCount) {
 
 class GrowthTest : public ::testing::Test {
  protected:
-  Sequencer OpenIds(uint64_t batch = 100) {
-    Result<Sequencer> s = Sequencer::Open(&env_, dir_.Join("block_group.seq"), batch);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return std::move(s).value();
+  static IdRange OpenIds(uint64_t count = 1000) {
+    IdRange ids;
+    ids.Add(1, 1 + count);
+    return ids;
   }
-  GrowthPlan Plan(std::string_view code, Sequencer& ids, uint64_t seed = 1, std::string collection = "c") {
+  GrowthPlan Plan(std::string_view code, IdRange& ids, uint64_t seed = 1, std::string collection = "c") {
     std::mt19937_64 rng(seed);
     return PlanGrowth(topo_, collection, Rp(code), Ttl{}, ids, rng);
   }
@@ -53,15 +51,13 @@ class GrowthTest : public ::testing::Test {
     return used;
   }
 
-  cfs::testing::TempDir dir_;
-  cfs::testing::FaultInjectionEnv env_;
   Topology topo_;
 };
 
 TEST_F(GrowthTest, PlansSevenSingleCopyGroupsWhenThereIsRoom) {
   topo_.ApplyHeartbeat(Hb("a:1", "dc", "r", 10), T(1));
   topo_.ApplyHeartbeat(Hb("b:1", "dc", "r", 10), T(1));
-  Sequencer ids = OpenIds();
+  IdRange ids = OpenIds();
   GrowthPlan plan = Plan("000", ids);
   EXPECT_TRUE(plan.error.ok()) << plan.error.ToString();
   ASSERT_EQ(plan.groups.size(), 7u);
@@ -79,7 +75,7 @@ TEST_F(GrowthTest, PlansSevenSingleCopyGroupsWhenThereIsRoom) {
 TEST_F(GrowthTest, FewerSlotsThanSevenPlansWhatFitsThenTheClearError) {
   topo_.ApplyHeartbeat(Hb("a:1", "dc", "r", 3, Fillers(500, 1)), T(1));  // 2 free
   topo_.ApplyHeartbeat(Hb("b:1", "dc", "r", 2), T(1));                  // 2 free
-  Sequencer ids = OpenIds();
+  IdRange ids = OpenIds();
   GrowthPlan plan = Plan("000", ids);
   ASSERT_EQ(plan.groups.size(), 4u);
   EXPECT_EQ(plan.error.code(), Code::kNoSpace);
@@ -94,7 +90,7 @@ TEST_F(GrowthTest, PlacementThatRunsOutOfRacksStopsWithItsMessage) {
   // 010 on two racks of 2 and 5 slots: two groups, then rack r1 is used up.
   topo_.ApplyHeartbeat(Hb("a:1", "dc", "r1", 2), T(1));
   topo_.ApplyHeartbeat(Hb("b:1", "dc", "r2", 5), T(1));
-  Sequencer ids = OpenIds();
+  IdRange ids = OpenIds();
   GrowthPlan plan = Plan("010", ids);
   ASSERT_EQ(plan.groups.size(), 2u);
   EXPECT_EQ(plan.error.message(), "placement 010 needs 2 racks with free slots in one data center; the best has 1");
@@ -104,7 +100,7 @@ TEST_F(GrowthTest, PlacementThatRunsOutOfRacksStopsWithItsMessage) {
 }
 
 TEST_F(GrowthTest, NothingToPlanReturnsOnlyTheError) {
-  Sequencer ids = OpenIds();
+  IdRange ids = OpenIds();
   GrowthPlan none = Plan("000", ids);
   EXPECT_TRUE(none.groups.empty());
   EXPECT_EQ(none.error.code(), Code::kNoSpace);
@@ -113,19 +109,17 @@ TEST_F(GrowthTest, NothingToPlanReturnsOnlyTheError) {
   GrowthPlan one_dc = Plan("100", ids);
   EXPECT_TRUE(one_dc.groups.empty());
   EXPECT_EQ(one_dc.error.message(), "placement 100 needs 2 data centers with free slots; the cluster has 1");
-  EXPECT_EQ(ids.peek(), 1u) << "no id is drawn when no slot is found";
+  EXPECT_EQ(ids.next(), 1u) << "no id is drawn when no slot is found";
 }
 
-TEST_F(GrowthTest, FailedIdPersistStopsThePlanAndKeepsWhatWasPlanned) {
+TEST_F(GrowthTest, ExhaustedIdRangeStopsThePlanAndKeepsWhatWasPlanned) {
   topo_.ApplyHeartbeat(Hb("a:1", "dc", "r", 10), T(1));
-  Sequencer ids = OpenIds(/*batch=*/2);
-  ASSERT_TRUE(ids.Next(2).ok());  // ids 1, 2: the batch is used up
-  ASSERT_TRUE(ids.Next(1).ok());  // 3, reserving 3..4
-  env_.FailNextWrite("block_group.seq");
-  GrowthPlan plan = Plan("000", ids);  // 4 fits; 5 needs a persist, which fails
+  IdRange ids = OpenIds(/*count=*/4);
+  ASSERT_TRUE(ids.Take(3).ok());  // ids 1..3 are gone; 4 is left
+  GrowthPlan plan = Plan("000", ids);
   ASSERT_EQ(plan.groups.size(), 1u);
   EXPECT_EQ(plan.groups[0].info.id, BlockGroupId(4));
-  EXPECT_EQ(plan.error.code(), Code::kIOError);
+  EXPECT_EQ(plan.error.code(), Code::kUnavailable);
   EXPECT_NE(plan.error.message().find("new block group id"), std::string::npos) << plan.error.ToString();
 }
 
@@ -133,7 +127,7 @@ TEST_F(GrowthTest, RegisteredPlanBecomesWritableAndUsesSlots) {
   topo_.ApplyHeartbeat(Hb("a:1", "dc", "r", 4), T(1));
   topo_.ApplyHeartbeat(Hb("b:1", "dc", "r", 4), T(1));
   topo_.ApplyHeartbeat(Hb("c:1", "dc", "r", 4), T(1));
-  Sequencer ids = OpenIds();
+  IdRange ids = OpenIds();
   GrowthPlan plan = Plan("001", ids);
   ASSERT_EQ(plan.groups.size(), 6u);
   EXPECT_TRUE(plan.error.ok());
@@ -163,7 +157,7 @@ TEST_F(GrowthTest, PlansNeverOverbookANodeOverManySeeds) {
                          T(1));
     free[a] = max - used;
   }
-  Sequencer ids = OpenIds();
+  IdRange ids = OpenIds(/*count=*/100000);
   std::set<uint32_t> all_ids;
   for (std::string_view code : {"000", "001", "010", "100", "011", "200", "110"}) {
     for (uint64_t seed = 0; seed < 100; ++seed) {
