@@ -13,6 +13,7 @@ const std::vector<cfs::cmd::Command>& Table() {
       {"blob put", "store files as blobs; prints one file id per file", SetupBlobPut},
       {"blob get", "read a blob by file id", SetupBlobGet},
       {"blob rm", "delete a blob by file id", SetupBlobRm},
+      {"blob assign", "reserve file ids without writing; prints the first", SetupBlobAssign},
       {"cluster status", "masters, datanodes, block groups and free slots (--json for JSON)", SetupClusterStatus},
       {"bench blob", "write N blobs then read them back in random order; requests/s and latency", SetupBenchBlob},
       {"blockgroup inspect", "check a block group's .dat/.idx files: superblock, every needle, checksums",

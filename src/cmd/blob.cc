@@ -1,4 +1,4 @@
-// `cfs blob put|get|rm` and `cfs cluster status`: the blob API from the shell.
+// `cfs blob put|get|rm|assign` and `cfs cluster status`: the blob API from the shell.
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -133,6 +133,24 @@ int Rm(const RmArgs& a) {
   return 0;
 }
 
+struct AssignArgs : ClientArgs {
+  uint32_t count = 1;
+  client::PutOptions put;
+};
+
+// Reserves file ids without writing (SeaweedFS's /dir/assign): for tools
+// that upload to the datanodes themselves.
+int Assign(const AssignArgs& a) {
+  auto r = WithClient(a, [&](client::BlobClient& c) { return c.Assign(a.count, a.put); });
+  if (!r.ok()) {
+    std::cerr << "cfs blob assign: " << r.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << fmt::format("{}\tcount {}\tneedle {}\treplicas {}\n", r->fid(), r->count(), r->needle_id(),
+                           fmt::join(r->replicas(), ","));
+  return 0;
+}
+
 struct StatusArgs : ClientArgs {
   bool json = false;
 };
@@ -238,6 +256,17 @@ std::function<int()> SetupBlobRm(CLI::App* app) {
   app->add_option("fid", a->fid, "file id, e.g. 3,01637037d6")->required();
   AddMasterOption(app, a.get());
   return [a] { return Rm(*a); };
+}
+
+std::function<int()> SetupBlobAssign(CLI::App* app) {
+  auto a = std::make_shared<AssignArgs>();
+  app->add_option("-n,--count", a->count, "consecutive file ids to reserve")->capture_default_str();
+  app->add_option("--replication", a->put.replication, "placement xyz (default: the master's)");
+  app->add_option("--collection", a->put.collection, "collection");
+  app->add_option("--ttl", a->put.ttl, "time to live: 3m, 4h, 5d, 1w, 2M, 1y");
+  AddMasterOption(app, a.get());
+  app->footer("Prints FID<TAB>count N<TAB>needle ID<TAB>replicas A,B: the first of N file ids, nothing written.");
+  return [a] { return Assign(*a); };
 }
 
 std::function<int()> SetupClusterStatus(CLI::App* app) {

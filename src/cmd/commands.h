@@ -12,6 +12,7 @@ std::function<int()> SetupDatanode(CLI::App* app);
 std::function<int()> SetupBlobPut(CLI::App* app);
 std::function<int()> SetupBlobGet(CLI::App* app);
 std::function<int()> SetupBlobRm(CLI::App* app);
+std::function<int()> SetupBlobAssign(CLI::App* app);
 std::function<int()> SetupClusterStatus(CLI::App* app);
 std::function<int()> SetupBenchBlob(CLI::App* app);
 

@@ -1,5 +1,6 @@
 // `cfs master`: the master (volume manager): topology from datanode
-// heartbeats, Assign with block group growth, lookups, cluster status.
+// heartbeats, Assign with block group growth, lookups, cluster status; one
+// master alone or a Raft group of masters (--peers).
 #include <iostream>
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@ namespace {
 struct MasterArgs {
   std::string dir;
   std::string addr = "127.0.0.1:9333";
+  std::string peers;
   std::string http;
   std::string default_replication = "000";
   uint64_t size_limit_mb = 30 * 1024;
@@ -23,6 +25,10 @@ struct MasterArgs {
   double garbage_threshold = 0.3;
   int vacuum_interval_ms = 60000;
   int threads = 1;
+  int raft_tick_ms = 100;
+  int raft_election_ticks = 10;
+  uint64_t raft_snapshot_entries = 10000;
+  uint64_t raft_keep_entries = 1000;
 };
 
 int RunMaster(const MasterArgs& a) {
@@ -37,6 +43,11 @@ int RunMaster(const MasterArgs& a) {
   o.dead_after = o.heartbeat_interval * 4;
   o.garbage_threshold = a.garbage_threshold;
   o.vacuum_check_interval = std::chrono::milliseconds(a.vacuum_interval_ms);
+  o.peers = SplitList(a.peers);
+  o.raft_tick = std::chrono::milliseconds(a.raft_tick_ms);
+  o.raft_election_ticks = a.raft_election_ticks;
+  o.raft_snapshot_entries = a.raft_snapshot_entries;
+  o.raft_keep_entries = a.raft_keep_entries;
   auto service = master::MasterService::Open(pool, o);
   if (!service.ok()) {
     std::cerr << "cfs master: " << service.status().ToString() << "\n";
@@ -54,8 +65,9 @@ int RunMaster(const MasterArgs& a) {
     std::cerr << "cfs master: " << http.status().ToString() << "\n";
     return 2;
   }
-  (*service)->StartBackground(runtime.executor());
-  spdlog::info("master {} serving (dir {}, default replication {})", *bound, a.dir, a.default_replication);
+  (*service)->Start(runtime.executor());
+  spdlog::info("master {} started (dir {}, default replication {}, masters {})", *bound, a.dir, a.default_replication,
+               a.peers.empty() ? a.addr : a.peers);
   WaitForShutdownSignal(runtime);
   if (*http) (*http)->Stop();
   (*service)->Stop();
@@ -68,8 +80,11 @@ int RunMaster(const MasterArgs& a) {
 
 std::function<int()> SetupMaster(CLI::App* app) {
   auto a = std::make_shared<MasterArgs>();
-  app->add_option("--dir", a->dir, "where the master keeps its state (id sequences)")->required();
+  app->add_option("--dir", a->dir, "where the master keeps its state (Raft log and snapshots)")->required();
   app->add_option("--addr", a->addr, "HOST:PORT to serve RPC on")->capture_default_str();
+  app->add_option("--peers", a->peers,
+                  "every master's HOST:PORT, comma-separated, in the same order on each (this one's --addr among "
+                  "them); default: this master alone");
   app->add_option("--http", a->http, "HOST:PORT for /metrics and /status (default: RPC port + 10000; off: none)");
   app->add_option("--default-replication", a->default_replication, "placement xyz when Assign names none")
       ->capture_default_str();
@@ -83,6 +98,14 @@ std::function<int()> SetupMaster(CLI::App* app) {
   app->add_option("--vacuum-interval-ms", a->vacuum_interval_ms, "how often to look for block groups to vacuum")
       ->capture_default_str();
   app->add_option("--threads", a->threads, "event loop threads")->capture_default_str();
+  app->add_option("--raft-tick-ms", a->raft_tick_ms, "Raft tick")->capture_default_str();
+  app->add_option("--raft-election-ticks", a->raft_election_ticks,
+                  "ticks without a leader before an election (randomized up to twice this)")
+      ->capture_default_str();
+  app->add_option("--raft-snapshot-entries", a->raft_snapshot_entries, "snapshot the cluster map after this many entries")
+      ->capture_default_str();
+  app->add_option("--raft-keep-entries", a->raft_keep_entries, "log entries kept behind a snapshot for slow masters")
+      ->capture_default_str();
   return [a] { return RunMaster(*a); };
 }
 

@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "common/strings.h"
 #include "proto/datanode.pb.h"
+#include "raft/await.h"
 
 namespace cfs::master {
 namespace {
@@ -41,21 +42,195 @@ void ToProto(const TopologySnapshot::BlockGroup& g, proto::BlockGroupInfo* p) {
 }  // namespace
 
 Result<std::unique_ptr<MasterService>> MasterService::Open(rpc::ChannelPool& pool, MasterOptions options, Env* env) {
-  CFS_RETURN_IF_ERROR(env->CreateDirs(options.dir));
   CFS_RETURN_IF_ERROR(ReplicaPlacement::Parse(options.default_replication).status());
-  CFS_ASSIGN_OR_RETURN(Sequencer needles, Sequencer::Open(env, options.dir + "/" + kNeedleSequenceFile, kNeedleIdBatch));
-  CFS_ASSIGN_OR_RETURN(Sequencer groups,
-                       Sequencer::Open(env, options.dir + "/" + kBlockGroupSequenceFile, kBlockGroupIdBatch));
-  return std::unique_ptr<MasterService>(new MasterService(pool, std::move(options), std::move(needles), std::move(groups)));
+  if (options.peers.empty()) options.peers.push_back(options.address);
+  auto self = std::find(options.peers.begin(), options.peers.end(), options.address);
+  if (self == options.peers.end()) {
+    return Status::InvalidArgument(fmt::format("master address {} is not among the peers {}", options.address,
+                                               fmt::join(options.peers, ",")));
+  }
+  for (size_t i = 0; i < options.peers.size(); ++i) {
+    if (std::count(options.peers.begin(), options.peers.end(), options.peers[i]) != 1) {
+      return Status::InvalidArgument(fmt::format("master peer {} is listed twice", options.peers[i]));
+    }
+  }
+  CFS_RETURN_IF_ERROR(env->CreateDirs(options.dir));
+  const NodeId self_id(static_cast<uint64_t>(self - options.peers.begin()) + 1);
+  std::unique_ptr<MasterService> service(new MasterService(pool, std::move(options), self_id));
+  const MasterOptions& o = service->options_;
+
+  service->transport_ = std::make_unique<raft::RpcTransport>(pool);
+  std::vector<NodeId> voters;
+  for (size_t i = 0; i < o.peers.size(); ++i) {
+    NodeId id(i + 1);
+    voters.push_back(id);
+    if (id != self_id) service->transport_->SetPeer(id, o.peers[i]);
+  }
+  raft::MultiRaftOptions ro;
+  ro.node = self_id;
+  ro.dir = o.dir + "/raft";
+  ro.env = env;
+  ro.tick = o.raft_tick;
+  ro.election_ticks = o.raft_election_ticks;
+  ro.snapshot_entries = o.raft_snapshot_entries;
+  ro.keep_entries = o.raft_keep_entries;
+  CFS_ASSIGN_OR_RETURN(service->raft_, raft::MultiRaft::Open(ro, service->transport_.get()));
+  service->transport_->SetHost(service->raft_.get());
+  MasterService* s = service.get();
+  service->raft_->SetLeaderListener([s](raft::GroupId group, NodeId leader, Term term) {
+    if (group == kMasterGroup) s->OnLeaderChange(leader, term);
+  });
+  CFS_RETURN_IF_ERROR(service->raft_->AddGroup(kMasterGroup, voters, service->cluster_map_));
+  return service;
 }
 
-MasterService::MasterService(rpc::ChannelPool& pool, MasterOptions options, Sequencer needle_ids, Sequencer group_ids)
+MasterService::MasterService(rpc::ChannelPool& pool, MasterOptions options, NodeId self)
     : pool_(pool),
       options_(std::move(options)),
+      self_(self),
+      cluster_map_(std::make_shared<ClusterMap>()),
       topology_(options_.block_group_size_limit_bytes),
-      needle_ids_(std::move(needle_ids)),
-      group_ids_(std::move(group_ids)),
       rng_(std::random_device{}()) {}
+
+MasterService::~MasterService() { Stop(); }
+
+std::string MasterService::AddressOf(NodeId node) const {
+  if (node.value() == 0 || node.value() > options_.peers.size()) return {};
+  return options_.peers[node.value() - 1];
+}
+
+Status MasterService::CheckServingLocked() const {
+  if (serving_term_.value() != 0 && leader_ == self_) return Status::OK();
+  if (leader_.value() != 0 && leader_ != self_) {
+    return Status::NotLeader(fmt::format("master {} is not the leader", options_.address), AddressOf(leader_));
+  }
+  return Status::Unavailable(fmt::format("master {}: no leader yet", options_.address));
+}
+
+void MasterService::OnLeaderChange(NodeId leader, Term term) {
+  bool take_over = false;
+  {
+    std::lock_guard l(mu_);
+    if (leader_ != leader || leader_term_ != term) {
+      spdlog::info("master {}: leader is now {} (term {})", options_.address,
+                   leader.value() == 0 ? std::string("unknown") : AddressOf(leader), term);
+    }
+    leader_ = leader;
+    leader_term_ = term;
+    if (leader != self_) {
+      serving_term_ = Term(0);
+      needle_ids_.Clear();
+      group_ids_.Clear();
+    } else if (serving_term_ != term) {
+      take_over = !stopped_ && ex_;
+    }
+  }
+  // Not on the raft thread: the takeover waits on Raft.
+  if (take_over) asio::co_spawn(ex_, TakeOver(term), asio::detached);
+}
+
+asio::awaitable<void> MasterService::TakeOver(Term term) {
+  for (;;) {
+    {
+      std::lock_guard l(mu_);
+      if (stopped_ || leader_ != self_ || leader_term_ != term || serving_term_ == term) co_return;
+    }
+    // Everything committed before this term is applied once a read index
+    // of this term is (§6.4): only then is the cluster map complete.
+    Status s = co_await raft::ReadIndex(*raft_, kMasterGroup, options_.raft_tick * options_.raft_election_ticks);
+    if (!s.ok()) {
+      asio::steady_timer t(ex_, options_.raft_tick);
+      co_await t.async_wait(asio::use_awaitable);
+      continue;
+    }
+    proto::ClusterMapSnapshot map = cluster_map_->Copy();
+    std::lock_guard l(mu_);
+    if (stopped_ || leader_ != self_ || leader_term_ != term) co_return;
+    // The soft view, from the replicated map: every registered node alive
+    // as of now (its heartbeats take over, or it is marked dead after
+    // dead_after), every grown group reserved on its replicas.
+    topology_ = Topology(options_.block_group_size_limit_bytes);
+    const auto now = Now();
+    for (const auto& n : map.nodes()) {
+      HeartbeatInfo hb;
+      hb.address = n.address();
+      hb.data_center = n.data_center();
+      hb.rack = n.rack();
+      hb.max_block_groups = n.max_block_groups();
+      topology_.ApplyHeartbeat(hb, now);
+    }
+    for (const auto& g : map.block_groups()) {
+      BlockGroupInfo info;
+      info.id = BlockGroupId(g.id());
+      info.collection = g.collection();
+      info.placement = ReplicaPlacement::Parse(g.placement()).value();  // validated before it was logged
+      info.ttl = Ttl::Parse(g.ttl()).value();
+      topology_.RegisterGrownGroup(info, {g.replicas().begin(), g.replicas().end()});
+    }
+    needle_ids_.Clear();
+    group_ids_.Clear();
+    serving_term_ = term;
+    spdlog::info("master {}: serving as leader (term {}): {} datanode(s), {} block group(s)", options_.address, term,
+                 map.nodes_size(), map.block_groups_size());
+    co_return;
+  }
+}
+
+asio::awaitable<Status> MasterService::Replicate(const proto::MasterCommand& command) {
+  CFS_RETURN_IF_ERROR(ClusterMap::Validate(command));
+  auto r = co_await raft::Propose(*raft_, kMasterGroup, command.SerializeAsString(), options_.rpc_timeout);
+  if (r.ok()) co_return Status::OK();
+  Status s = std::move(r).take_status();
+  if (s.Is(Code::kNotLeader)) {
+    uint64_t id = 0;
+    for (char c : s.leader_hint()) id = id * 10 + static_cast<uint64_t>(c - '0');
+    co_return Status::NotLeader(fmt::format("master {} is not the leader", options_.address), AddressOf(NodeId(id)));
+  }
+  co_return s;
+}
+
+asio::awaitable<Status> MasterService::EnsureIds(proto::IdKind kind, uint64_t count) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.rpc_timeout;
+  IdRange& range = kind == proto::ID_NEEDLE ? needle_ids_ : group_ids_;
+  const uint64_t batch = kind == proto::ID_NEEDLE ? kNeedleIdBatch : kBlockGroupIdBatch;
+  for (;;) {
+    if (std::chrono::steady_clock::now() >= deadline) co_return Status::Timeout("assign: waited too long for ids");
+    uint64_t from = 0, to = 0;
+    Term term;
+    {
+      std::lock_guard l(mu_);
+      CFS_RETURN_IF_ERROR(CheckServingLocked());
+      if (range.available() >= count) co_return Status::OK();
+      if (!reserving_[kind]) {
+        reserving_[kind] = true;
+        term = serving_term_;
+        from = cluster_map_->mark(kind);
+        // Block group ids also pass every id a heartbeat reported.
+        uint64_t base = kind == proto::ID_BLOCK_GROUP ? std::max(from, uint64_t{topology_.MaxGroupId().value()} + 1) : from;
+        to = base + std::max(count, batch);
+      }
+    }
+    if (to == 0) {  // another Assign is reserving: wait for it
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
+      co_await t.async_wait(asio::use_awaitable);
+      continue;
+    }
+    proto::MasterCommand c;
+    c.mutable_reserve_ids()->set_kind(kind);
+    c.mutable_reserve_ids()->set_from(from);
+    c.mutable_reserve_ids()->set_to(to);
+    Status s = co_await Replicate(c);
+    std::lock_guard l(mu_);
+    reserving_[kind] = false;
+    if (s.ok()) {
+      if (serving_term_ == term) range.Add(from, to);
+      continue;
+    }
+    // Aborted: the mark moved (an older leader's reservation applied late);
+    // read it again.
+    if (!s.Is(Code::kAborted)) co_return s.WithContext("reserve ids");
+  }
+}
 
 void MasterService::Register(rpc::Server& server) {
   using rpc::Answer;
@@ -63,7 +238,7 @@ void MasterService::Register(rpc::Server& server) {
   server.Handle<proto::HeartbeatRequest, proto::HeartbeatResponse>(
       proto::MASTER_HEARTBEAT,
       [this](proto::HeartbeatRequest& req, std::string&, const Call&) -> asio::awaitable<Result<Answer<proto::HeartbeatResponse>>> {
-        auto r = Heartbeat(req);
+        auto r = co_await Heartbeat(req);
         if (!r.ok()) co_return r.status();
         co_return Answer<proto::HeartbeatResponse>{std::move(*r), {}};
       });
@@ -86,11 +261,18 @@ void MasterService::Register(rpc::Server& server) {
       proto::MASTER_CLUSTER_STATUS,
       [this](proto::ClusterStatusRequest&, std::string&,
              const Call&) -> asio::awaitable<Result<Answer<proto::ClusterStatusResponse>>> {
-        co_return Answer<proto::ClusterStatusResponse>{ClusterStatus(), {}};
+        auto r = ClusterStatus();
+        if (!r.ok()) co_return r.status();
+        co_return Answer<proto::ClusterStatusResponse>{std::move(*r), {}};
       });
+  raft::RegisterRaftHandlers(server, raft_.get());
 }
 
-Result<proto::HeartbeatResponse> MasterService::Heartbeat(const proto::HeartbeatRequest& req) {
+asio::awaitable<Result<proto::HeartbeatResponse>> MasterService::Heartbeat(const proto::HeartbeatRequest& req) {
+  {
+    std::lock_guard l(mu_);
+    CFS_RETURN_IF_ERROR(CheckServingLocked());
+  }
   HeartbeatInfo hb;
   hb.address = req.address();
   hb.data_center = req.data_center();
@@ -98,21 +280,34 @@ Result<proto::HeartbeatResponse> MasterService::Heartbeat(const proto::Heartbeat
   hb.max_block_groups = req.max_block_groups();
   for (const auto& g : req.block_groups()) {
     auto info = FromProto(g);
-    if (!info.ok()) return info.status().WithContext(fmt::format("heartbeat from {}: block group {}", hb.address, g.id()));
+    if (!info.ok()) co_return info.status().WithContext(fmt::format("heartbeat from {}: block group {}", hb.address, g.id()));
     hb.block_groups.push_back(std::move(*info));
   }
   CFS_RETURN_IF_ERROR(Topology::ValidateHeartbeat(hb));
+  // A new node, or one that moved or changed its slots, is registered in
+  // the replicated map before it counts.
+  proto::MasterCommand c;
+  auto* record = c.mutable_register_node();
+  record->set_address(hb.address);
+  record->set_data_center(hb.data_center);
+  record->set_rack(hb.rack);
+  record->set_max_block_groups(hb.max_block_groups);
+  proto::NodeRecord known;
+  if (!cluster_map_->FindNode(hb.address, &known) || known.SerializeAsString() != record->SerializeAsString()) {
+    Status s = co_await Replicate(c);
+    if (!s.ok()) co_return s.WithContext(fmt::format("register datanode {}", hb.address));
+  }
   std::lock_guard l(mu_);
-  bool known = topology_.HasNode(hb.address) && topology_.IsAlive(hb.address);
+  CFS_RETURN_IF_ERROR(CheckServingLocked());
+  bool known_alive = topology_.HasNode(hb.address) && topology_.IsAlive(hb.address);
   topology_.ApplyHeartbeat(hb, Now());
-  group_ids_.AtLeast(topology_.MaxGroupId().value());
-  if (!known) {
+  if (!known_alive) {
     spdlog::info("master: datanode {} ({}/{}) joined with {} block group(s), {} slots", hb.address, req.data_center(),
                  req.rack(), hb.block_groups.size(), hb.max_block_groups);
   }
   proto::HeartbeatResponse resp;
   resp.set_block_group_size_limit(options_.block_group_size_limit_bytes);
-  return resp;
+  co_return resp;
 }
 
 asio::awaitable<Result<proto::AssignResponse>> MasterService::Assign(const proto::AssignRequest& req) {
@@ -129,14 +324,20 @@ asio::awaitable<Result<proto::AssignResponse>> MasterService::Assign(const proto
   }
   auto target = co_await EnsureWritable(req.collection(), *placement, *ttl);
   if (!target.ok()) co_return target.status();
-  uint64_t first;
-  uint32_t cookie;
-  {
-    std::lock_guard l(mu_);
-    auto ids = needle_ids_.Next(count);
-    if (!ids.ok()) co_return ids.status().WithContext("assign: needle id sequence");
-    first = *ids;
-    cookie = static_cast<uint32_t>(rng_());
+  uint64_t first = 0;
+  uint32_t cookie = 0;
+  for (;;) {
+    {
+      std::lock_guard l(mu_);
+      auto ids = needle_ids_.Take(count);
+      if (ids.ok()) {
+        first = *ids;
+        cookie = static_cast<uint32_t>(rng_());
+        break;
+      }
+    }
+    Status s = co_await EnsureIds(proto::ID_NEEDLE, count);
+    if (!s.ok()) co_return s.WithContext("assign: needle ids");
   }
   proto::AssignResponse resp;
   resp.set_fid(FormatFileId(target->id, NeedleId(first), Cookie(cookie)));
@@ -154,16 +355,29 @@ asio::awaitable<Result<AssignTarget>> MasterService::EnsureWritable(const std::s
   Status last_growth_error;
   for (int round = 0;; ++round) {
     GrowthPlan plan;
+    bool need_ids = false;
     {
       std::lock_guard l(mu_);
+      CFS_RETURN_IF_ERROR(CheckServingLocked());
       if (auto t = topology_.PickWritable(collection, placement, ttl, rng_)) co_return *t;
       if (round > 0 && !growing_ && !last_growth_error.ok()) co_return last_growth_error;
       if (!growing_) {
         if (topology_.FreeSlots() == 0) co_return Status::NoSpace("no free block group slots");
-        plan = PlanGrowth(topology_, collection, placement, ttl, group_ids_, rng_);
-        if (plan.groups.empty()) co_return plan.error;
-        growing_ = true;
+        group_ids_.SkipThrough(topology_.MaxGroupId().value());
+        const auto wanted = static_cast<uint64_t>(GrowthCount(placement.CopyCount()));
+        if (group_ids_.available() < wanted) {
+          need_ids = true;
+        } else {
+          plan = PlanGrowth(topology_, collection, placement, ttl, group_ids_, rng_);
+          if (plan.groups.empty()) co_return plan.error;
+          growing_ = true;
+        }
       }
+    }
+    if (need_ids) {
+      Status s = co_await EnsureIds(proto::ID_BLOCK_GROUP, static_cast<uint64_t>(GrowthCount(placement.CopyCount())));
+      if (!s.ok()) co_return s.WithContext("grow block groups");
+      continue;
     }
     if (plan.groups.empty()) {
       // Another Assign is growing: wait for it, then look again.
@@ -201,6 +415,20 @@ asio::awaitable<Status> MasterService::Grow(GrowthPlan plan) {
       if (first_error.ok()) first_error = s;
       continue;
     }
+    proto::MasterCommand c;
+    auto* record = c.mutable_register_block_group();
+    record->set_id(g.info.id.value());
+    record->set_collection(g.info.collection);
+    record->set_placement(g.info.placement.ToString());
+    record->set_ttl(g.info.ttl.ToString());
+    for (const auto& a : g.addresses) record->add_replicas(a);
+    s = co_await Replicate(c);
+    if (!s.ok()) {
+      s = s.WithContext(fmt::format("register block group {}", g.info.id));
+      spdlog::warn("master: growth: {}", s.ToString());
+      if (first_error.ok()) first_error = s;
+      continue;
+    }
     std::lock_guard l(mu_);
     topology_.RegisterGrownGroup(g.info, g.addresses);
     ++grown;
@@ -214,6 +442,7 @@ asio::awaitable<Status> MasterService::Grow(GrowthPlan plan) {
 
 Result<proto::LookupBlockGroupResponse> MasterService::Lookup(const proto::LookupBlockGroupRequest& req) const {
   std::lock_guard l(mu_);
+  CFS_RETURN_IF_ERROR(CheckServingLocked());
   auto replicas = topology_.Lookup(BlockGroupId(req.block_group()));
   if (replicas.empty()) return Status::NotFound(fmt::format("block group {} not found", req.block_group()));
   proto::LookupBlockGroupResponse resp;
@@ -221,16 +450,21 @@ Result<proto::LookupBlockGroupResponse> MasterService::Lookup(const proto::Looku
   return resp;
 }
 
-proto::ClusterStatusResponse MasterService::ClusterStatus() const {
+Result<proto::ClusterStatusResponse> MasterService::ClusterStatus() const {
   TopologySnapshot snap;
+  NodeId leader;
   {
     std::lock_guard l(mu_);
+    CFS_RETURN_IF_ERROR(CheckServingLocked());
     snap = topology_.Snapshot();
+    leader = leader_;
   }
   proto::ClusterStatusResponse resp;
-  auto* m = resp.add_masters();
-  m->set_address(options_.address);
-  m->set_leader(true);
+  for (size_t i = 0; i < options_.peers.size(); ++i) {
+    auto* m = resp.add_masters();
+    m->set_address(options_.peers[i]);
+    m->set_leader(NodeId(i + 1) == leader);
+  }
   for (const auto& dc : snap.data_centers) {
     for (const auto& rack : dc.racks) {
       for (const auto& n : rack.nodes) {
@@ -257,6 +491,7 @@ proto::ClusterStatusResponse MasterService::ClusterStatus() const {
 
 std::vector<std::string> MasterService::MarkDeadNodes() {
   std::lock_guard l(mu_);
+  if (!CheckServingLocked().ok()) return {};
   auto dead = topology_.MarkDeadNodes(Now(), options_.dead_after);
   for (const auto& d : dead) spdlog::warn("master: datanode {} missed its heartbeats: marked dead", d);
   return dead;
@@ -266,6 +501,7 @@ asio::awaitable<int> MasterService::VacuumGarbageGroups() {
   std::vector<std::pair<BlockGroupId, std::vector<std::string>>> todo;
   {
     std::lock_guard l(mu_);
+    if (!CheckServingLocked().ok()) co_return 0;
     for (BlockGroupId id : topology_.GroupsOverGarbage(options_.garbage_threshold)) {
       todo.emplace_back(id, topology_.Lookup(id));
     }
@@ -289,7 +525,12 @@ asio::awaitable<int> MasterService::VacuumGarbageGroups() {
   co_return vacuumed;
 }
 
-void MasterService::StartBackground(const asio::any_io_executor& ex) {
+void MasterService::Start(const asio::any_io_executor& ex) {
+  {
+    std::lock_guard l(mu_);
+    ex_ = ex;
+  }
+  raft_->Start();
   asio::co_spawn(ex, [this]() -> asio::awaitable<void> {
     auto last_vacuum = std::chrono::steady_clock::now();
     for (;;) {
@@ -309,15 +550,23 @@ void MasterService::StartBackground(const asio::any_io_executor& ex) {
 }
 
 void MasterService::Stop() {
-  std::lock_guard l(mu_);
-  stopped_ = true;
+  {
+    std::lock_guard l(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  if (raft_) raft_->Stop();
 }
 
 std::string MasterService::StatusJson() const {
   TopologySnapshot snap;
+  bool serving;
+  NodeId leader;
   {
     std::lock_guard l(mu_);
     snap = topology_.Snapshot();
+    serving = CheckServingLocked().ok();
+    leader = leader_;
   }
   int nodes = 0, alive = 0;
   for (const auto& dc : snap.data_centers) {
@@ -328,9 +577,26 @@ std::string MasterService::StatusJson() const {
       }
     }
   }
-  return fmt::format(R"({{"role":"master","address":"{}","leader":true,"datanodes":{},"live_datanodes":{},)"
-                     R"("block_groups":{},"free_slots":{}}})",
-                     options_.address, nodes, alive, snap.block_groups.size(), snap.free_slots);
+  auto raft = raft_->GetStatus(kMasterGroup);
+  std::string raft_json = "null";
+  if (raft.ok()) {
+    raft_json = fmt::format(
+        R"({{"node":{},"role":"{}","term":{},"commit":{},"applied":{},"last_index":{},"snapshot_index":{},)"
+        R"("snapshots_installed":{}}})",
+        self_, raft::RoleName(raft->role), raft->term, raft->commit, raft->applied, raft->last_index,
+        raft->snapshot_index, raft_->stats().snapshots_installed);
+  }
+  // The replicated map, the same on every master at the same index.
+  proto::ClusterMapSnapshot map = cluster_map_->Copy();
+  std::string map_json =
+      fmt::format(R"({{"nodes":{},"block_groups":{},"needle_mark":{},"block_group_mark":{}}})", map.nodes_size(),
+                  map.block_groups_size(), map.needle_mark(), map.block_group_mark());
+  // A follower's topology is not maintained: it reports no datanodes.
+  if (!serving) nodes = alive = 0;
+  return fmt::format(R"({{"role":"master","address":"{}","leader":{},"leader_address":"{}","datanodes":{},"live_datanodes":{},)"
+                     R"("block_groups":{},"free_slots":{},"raft":{},"cluster_map":{}}})",
+                     options_.address, serving ? "true" : "false", AddressOf(leader), nodes, alive,
+                     serving ? snap.block_groups.size() : 0, serving ? snap.free_slots : 0, raft_json, map_json);
 }
 
 }  // namespace cfs::master

@@ -1,14 +1,24 @@
-// MasterService: the master's RPC edge. It turns heartbeats, Assign, lookups
-// and status requests into calls on the Topology and the id Sequencers, and
-// runs the background work (marking dead datanodes, triggering vacuum).
+// MasterService: the master's RPC edge, on a Raft group of 1 or 3 masters.
+//
+// Replicated: the ClusterMap (registered datanodes, grown block groups, id
+// marks) is the state machine of the masters' Raft group (group 0 on a
+// MultiRaft host); every change to it is a log entry, acknowledged only
+// once committed. Soft: the Topology (liveness, sizes, garbage) is the
+// leader's live view, rebuilt from the ClusterMap when a master takes over
+// (every registered node is presumed alive until it misses its heartbeats)
+// and then kept by heartbeats.
+//
+// Only the leader serves, once it has applied everything committed before
+// its term (a ReadIndex barrier at takeover). Other masters answer NotLeader
+// with the leader's address, or Unavailable while no leader is known.
 //
 // Assign: a writable block group of the (collection, placement, ttl) layout,
-// else growth: PlanGrowth, AllocateBlockGroup on every chosen datanode,
-// RegisterGrownGroup for each group all of whose replicas were allocated.
-// One growth runs at a time; concurrent Assigns of any layout wait for it.
-// Needle ids come from a sequence reserved in batches on disk and are never
-// reused after a restart. The topology itself is rebuilt from heartbeats
-// after a restart, as in SeaweedFS.
+// else growth: reserve block group ids, PlanGrowth, AllocateBlockGroup on
+// every chosen datanode, then a RegisterBlockGroup entry for each group all
+// of whose replicas were allocated. One growth runs at a time; concurrent
+// Assigns of any layout wait for it. Needle ids come from ranges the leader
+// reserves with ReserveIds entries (compare-and-set on the mark), so no id
+// is handed out twice, across failovers too.
 //
 // Thread-safety: handlers may run on any thread of the runtime; the domain
 // state is guarded by mu_ (never held across a co_await).
@@ -20,10 +30,13 @@
 #include <random>
 #include <string>
 
+#include "master/cluster_map.h"
 #include "master/growth.h"
 #include "master/sequence.h"
 #include "master/topology.h"
 #include "proto/master.pb.h"
+#include "raft/multiraft.h"
+#include "raft/rpc_transport.h"
 #include "rpc/channel.h"
 #include "rpc/server.h"
 
@@ -31,9 +44,15 @@ namespace cfs::master {
 
 namespace asio = boost::asio;
 
+// The masters' Raft group on their MultiRaft hosts.
+inline constexpr raft::GroupId kMasterGroup{0};
+
 struct MasterOptions {
-  std::string dir;      // where the sequences are kept
+  std::string dir;      // where the Raft log and snapshots are kept
   std::string address;  // this master's RPC address
+  // Every master's RPC address, in the same order on every master (the
+  // position is the Raft node id, from 1). Empty: this master alone.
+  std::vector<std::string> peers;
   std::string default_replication = "000";
   uint64_t block_group_size_limit_bytes = kDefaultBlockGroupSizeLimitBytes;
   // Datanodes heartbeat this often; one missed for dead_after is dead.
@@ -44,43 +63,77 @@ struct MasterOptions {
   std::chrono::milliseconds vacuum_check_interval{60000};
   std::chrono::milliseconds rpc_timeout{10000};
   uint32_t max_assign_count = 100000;
+  // Raft: one tick; a follower that hears no leader for election_ticks to
+  // 2 * election_ticks ticks campaigns.
+  std::chrono::milliseconds raft_tick{100};
+  int raft_election_ticks = 10;
+  uint64_t raft_snapshot_entries = 10000;
+  uint64_t raft_keep_entries = 1000;
 };
 
 class MasterService {
  public:
+  // Opens the Raft log under options.dir and joins (or founds) the masters'
+  // group. Errors: InvalidArgument (address not among the peers), the log's.
   static Result<std::unique_ptr<MasterService>> Open(rpc::ChannelPool& pool, MasterOptions options,
                                                      Env* env = Env::Default());
+  ~MasterService();
+  // The master's handlers and the Raft transport's.
   void Register(rpc::Server& server);
-  // Starts the dead-node and vacuum loops on `ex`.
-  void StartBackground(const asio::any_io_executor& ex);
+  // Starts Raft and the dead-node and vacuum loops on `ex`.
+  void Start(const asio::any_io_executor& ex);
   void Stop();
   // The /status document.
   std::string StatusJson() const;
 
-  // The handlers' cores, callable directly by tests.
+  // The handlers' cores, callable directly by tests. Every one answers
+  // NotLeader (hint: the leader's address) or Unavailable on a master that
+  // is not serving.
   asio::awaitable<Result<proto::AssignResponse>> Assign(const proto::AssignRequest& req);
-  Result<proto::HeartbeatResponse> Heartbeat(const proto::HeartbeatRequest& req);
+  asio::awaitable<Result<proto::HeartbeatResponse>> Heartbeat(const proto::HeartbeatRequest& req);
   Result<proto::LookupBlockGroupResponse> Lookup(const proto::LookupBlockGroupRequest& req) const;
-  proto::ClusterStatusResponse ClusterStatus() const;
+  Result<proto::ClusterStatusResponse> ClusterStatus() const;
   // One round of the background work, for tests.
   std::vector<std::string> MarkDeadNodes();
   asio::awaitable<int> VacuumGarbageGroups();
 
  private:
-  MasterService(rpc::ChannelPool& pool, MasterOptions options, Sequencer needle_ids, Sequencer group_ids);
+  MasterService(rpc::ChannelPool& pool, MasterOptions options, NodeId self);
+  Status CheckServingLocked() const;
+  std::string AddressOf(NodeId node) const;
+  // Proposes `command` and awaits its application; NotLeader hints become
+  // addresses.
+  asio::awaitable<Status> Replicate(const proto::MasterCommand& command);
+  // Makes `count` ids of `kind` available in its range, reserving through
+  // the cluster map when needed.
+  asio::awaitable<Status> EnsureIds(proto::IdKind kind, uint64_t count);
   asio::awaitable<Result<AssignTarget>> EnsureWritable(const std::string& collection, const ReplicaPlacement& placement,
                                                        const Ttl& ttl);
   asio::awaitable<Status> Grow(GrowthPlan plan);
+  // Raft told us who leads now (raft thread).
+  void OnLeaderChange(NodeId leader, Term term);
+  // Becomes the serving leader of `term` once its log is applied.
+  asio::awaitable<void> TakeOver(Term term);
 
   rpc::ChannelPool& pool_;
   const MasterOptions options_;
+  const NodeId self_;
+  std::shared_ptr<ClusterMap> cluster_map_;
+  std::unique_ptr<raft::RpcTransport> transport_;
+  std::unique_ptr<raft::MultiRaft> raft_;
+  asio::any_io_executor ex_;  // set by Start
+
   mutable std::mutex mu_;
-  Topology topology_;     // guarded by mu_
-  Sequencer needle_ids_;  // guarded by mu_
-  Sequencer group_ids_;   // guarded by mu_
+  Topology topology_;     // guarded by mu_; meaningful while serving
+  IdRange needle_ids_;    // guarded by mu_
+  IdRange group_ids_;     // guarded by mu_
+  bool reserving_[2] = {false, false};  // guarded by mu_; by IdKind
   std::mt19937_64 rng_;   // guarded by mu_
   bool growing_ = false;  // guarded by mu_
   bool stopped_ = false;  // guarded by mu_
+  NodeId leader_;         // guarded by mu_; 0: unknown
+  Term leader_term_;      // guarded by mu_
+  Term serving_term_;     // guarded by mu_; 0: not serving
 };
 
 }  // namespace cfs::master

@@ -53,21 +53,32 @@ class Proc:
 
 
 class Cluster:
-    """One master and datanodes described by (dc, rack, max_block_groups)."""
+    """Masters (1, or a Raft group of 3: master i on 127.0.0.(i+1)) and
+    datanodes described by (dc, rack, max_block_groups)."""
 
-    def __init__(self, datanodes, heartbeat_ms=300, size_limit_mb=None, master_args=()):
+    def __init__(self, datanodes, heartbeat_ms=300, size_limit_mb=None, master_args=(), masters=1):
         self.dir = tempfile.mkdtemp(prefix="cfs-cluster-")
         # RPC ports 12000-19990 and HTTP ports (+10000) stay below the kernel's
         # ephemeral range (32768+), where a client socket could hold them.
         self.base = random.randint(1200, 1999) * 10
-        self.master_addr = f"127.0.0.1:{self.base}"
+        self.master_addrs = [f"127.0.0.{i + 1}:{self.base}" for i in range(masters)]
+        # Every client and datanode is given all masters: they find the leader.
+        self.master_addr = ",".join(self.master_addrs)
         self.heartbeat_ms = heartbeat_ms
-        margs = ["master", "--dir", f"{self.dir}/master", "--addr", self.master_addr,
-                 "--heartbeat-interval-ms", str(heartbeat_ms)]
-        margs += list(master_args)
-        if size_limit_mb is not None:
-            margs += ["--block-group-size-limit-mb", str(size_limit_mb)]
-        self.master = Proc("master", margs, f"{self.dir}/master.log")
+        self.masters = []
+        for i, addr in enumerate(self.master_addrs):
+            margs = ["master", "--dir", f"{self.dir}/master{i}", "--addr", addr,
+                     "--heartbeat-interval-ms", str(heartbeat_ms)]
+            if masters > 1:
+                margs += ["--peers", self.master_addr]
+            margs += list(master_args)
+            if size_limit_mb is not None:
+                margs += ["--block-group-size-limit-mb", str(size_limit_mb)]
+            proc = Proc(f"master{i}", margs, f"{self.dir}/master{i}.log")
+            proc.addr = addr
+            proc.http = f"127.0.0.{i + 1}:{self.base + 10000}"
+            self.masters.append(proc)
+        self.master = self.masters[0]
         self.datanodes = []
         for i, (dc, rack, slots) in enumerate(datanodes):
             addr = f"127.0.0.{i + 1}:{self.base + 1}"
@@ -79,7 +90,8 @@ class Cluster:
             self.datanodes.append(proc)
 
     def start(self):
-        self.master.start()
+        for m in self.masters:
+            m.start()
         for d in self.datanodes:
             d.start()
         self.wait_alive(len(self.datanodes))
@@ -124,14 +136,36 @@ class Cluster:
             raise RuntimeError(r.stderr.decode(errors="replace"))
         return r.stdout
 
+    def master_status(self, m):
+        """A master's /status document, or None if it does not answer."""
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://{m.http}/status", timeout=2) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def leader(self, timeout=20, exclude=()):
+        """The master that serves as leader (waits for one)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for m in self.masters:
+                if m in exclude or not m.alive():
+                    continue
+                st = self.master_status(m)
+                if st and st.get("leader"):
+                    return m
+            time.sleep(0.05)
+        raise RuntimeError(f"no master leader within {timeout} s\n{self.logs()}")
+
     def logs(self):
         out = []
-        for p in [self.master] + self.datanodes:
+        for p in self.masters + self.datanodes:
             out.append(f"--- {p.name} ---\n" + p.log()[-3000:])
         return "\n".join(out)
 
     def close(self, keep=False):
-        for p in self.datanodes + [self.master]:
+        for p in self.datanodes + self.masters:
             p.stop()
         if not keep:
             shutil.rmtree(self.dir, ignore_errors=True)
