@@ -177,7 +177,7 @@ asio::awaitable<void> MasterService::TakeOver(Term term) {
 }
 
 asio::awaitable<Status> MasterService::Replicate(const proto::MasterCommand& command) {
-  CFS_RETURN_IF_ERROR(ClusterMap::Validate(command));
+  if (Status s = ClusterMap::Validate(command); !s.ok()) co_return s;
   auto r = co_await raft::Propose(*raft_, kMasterGroup, command.SerializeAsString(), options_.rpc_timeout);
   if (r.ok()) co_return Status::OK();
   Status s = std::move(r).take_status();
@@ -199,7 +199,7 @@ asio::awaitable<Status> MasterService::EnsureIds(proto::IdKind kind, uint64_t co
     Term term;
     {
       std::lock_guard l(mu_);
-      CFS_RETURN_IF_ERROR(CheckServingLocked());
+      if (Status s = CheckServingLocked(); !s.ok()) co_return s;
       if (range.available() >= count) co_return Status::OK();
       if (!reserving_[kind]) {
         reserving_[kind] = true;
@@ -271,7 +271,7 @@ void MasterService::Register(rpc::Server& server) {
 asio::awaitable<Result<proto::HeartbeatResponse>> MasterService::Heartbeat(const proto::HeartbeatRequest& req) {
   {
     std::lock_guard l(mu_);
-    CFS_RETURN_IF_ERROR(CheckServingLocked());
+    if (Status s = CheckServingLocked(); !s.ok()) co_return s;
   }
   HeartbeatInfo hb;
   hb.address = req.address();
@@ -283,7 +283,7 @@ asio::awaitable<Result<proto::HeartbeatResponse>> MasterService::Heartbeat(const
     if (!info.ok()) co_return info.status().WithContext(fmt::format("heartbeat from {}: block group {}", hb.address, g.id()));
     hb.block_groups.push_back(std::move(*info));
   }
-  CFS_RETURN_IF_ERROR(Topology::ValidateHeartbeat(hb));
+  if (Status s = Topology::ValidateHeartbeat(hb); !s.ok()) co_return s;
   // A new node, or one that moved or changed its slots, is registered in
   // the replicated map before it counts.
   proto::MasterCommand c;
@@ -298,7 +298,7 @@ asio::awaitable<Result<proto::HeartbeatResponse>> MasterService::Heartbeat(const
     if (!s.ok()) co_return s.WithContext(fmt::format("register datanode {}", hb.address));
   }
   std::lock_guard l(mu_);
-  CFS_RETURN_IF_ERROR(CheckServingLocked());
+  if (Status s = CheckServingLocked(); !s.ok()) co_return s;
   bool known_alive = topology_.HasNode(hb.address) && topology_.IsAlive(hb.address);
   topology_.ApplyHeartbeat(hb, Now());
   if (!known_alive) {
@@ -358,7 +358,7 @@ asio::awaitable<Result<AssignTarget>> MasterService::EnsureWritable(const std::s
     bool need_ids = false;
     {
       std::lock_guard l(mu_);
-      CFS_RETURN_IF_ERROR(CheckServingLocked());
+      if (Status s = CheckServingLocked(); !s.ok()) co_return s;
       if (auto t = topology_.PickWritable(collection, placement, ttl, rng_)) co_return *t;
       if (round > 0 && !growing_ && !last_growth_error.ok()) co_return last_growth_error;
       if (!growing_) {

@@ -32,7 +32,8 @@ struct Waiter {
     {
       std::lock_guard l(mu);
       if (!handler) return;
-      h.swap(handler);
+      h.emplace(std::move(*handler));
+      handler.reset();
     }
     asio::post(ex, [h = std::move(*h), v = std::move(value)]() mutable { std::move(h)(std::move(v)); });
   }
