@@ -46,6 +46,10 @@ class Transport {
   // (any thread) says whether the peer accepted the chunk.
   virtual void SendSnapshotChunk(NodeId to, proto::SnapshotChunk chunk, std::string data,
                                  std::function<void(Status)> done) = 0;
+  // The host is stopping (MultiRaft::Stop calls it): queued sends may be
+  // dropped, and once Close returns the transport calls no method of the
+  // host again (chunk `done` callbacks may still run; the host ignores them).
+  virtual void Close() {}
 };
 
 struct MultiRaftOptions {

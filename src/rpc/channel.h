@@ -109,6 +109,7 @@ class ChannelPool {
   explicit ChannelPool(asio::any_io_executor ex, ChannelOptions options = {}) : ex_(std::move(ex)), options_(options) {}
   std::shared_ptr<Channel> Get(const std::string& address);
   void CloseAll();
+  const asio::any_io_executor& executor() const { return ex_; }
 
  private:
   asio::any_io_executor ex_;
