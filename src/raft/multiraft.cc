@@ -183,8 +183,8 @@ struct MultiRaft::Impl {
   absl::flat_hash_map<GroupId, StatusEntry> status;  // guarded by status_mu
 
   struct Counters {
-    std::atomic<uint64_t> batches_sent{0}, messages_sent{0}, heartbeats_sent{0}, wal_syncs{0}, snapshots_sent{0},
-        snapshots_installed{0};
+    std::atomic<uint64_t> batches_sent{0}, messages_sent{0}, heartbeats_sent{0}, ticks{0}, wal_syncs{0},
+        snapshots_sent{0}, snapshots_installed{0};
   } counters;
 
   // ---- running work on the raft thread ----
@@ -248,6 +248,7 @@ struct MultiRaft::Impl {
 
   void TickAll() {
     ++ticks;
+    counters.ticks.fetch_add(1, std::memory_order_relaxed);
     for (auto& [id, g] : groups) {
       g->core->Tick();
       dirty.insert(id);
@@ -818,6 +819,13 @@ struct MultiRaft::Impl {
     auto rec = wal->recovered().find(id);
     if (rec != wal->recovered().end() && !forgotten.contains(id)) {
       CFS_RETURN_IF_ERROR(Recover(id, rec->second, *applier, init).WithContext(fmt::format("raft group {}", id)));
+      if (init.snapshot.index() > rec->second.snapshot.index()) {
+        // A crash fell between saving a snapshot and marking the WAL: mark
+        // it now, so the WAL takes entries after it.
+        CFS_RETURN_IF_ERROR(wal->MarkSnapshot(id, init.snapshot));
+        CFS_RETURN_IF_ERROR(wal->Sync());
+        counters.wal_syncs.fetch_add(1, std::memory_order_relaxed);
+      }
     } else if (!peers.empty()) {
       // A founding member records the founding membership, so a restart
       // before the first snapshot does not depend on `peers` (a mark at
@@ -1074,6 +1082,7 @@ HostStats MultiRaft::stats() const {
   s.batches_sent = c.batches_sent.load();
   s.messages_sent = c.messages_sent.load();
   s.heartbeats_sent = c.heartbeats_sent.load();
+  s.ticks = c.ticks.load();
   s.wal_syncs = c.wal_syncs.load();
   s.snapshots_sent = c.snapshots_sent.load();
   s.snapshots_installed = c.snapshots_installed.load();

@@ -83,7 +83,8 @@ struct GroupStatus {
 struct HostStats {
   uint64_t batches_sent = 0;    // RPCs (RaftBatch) sent
   uint64_t messages_sent = 0;   // group messages inside them, heartbeats included
-  uint64_t heartbeats_sent = 0;
+  uint64_t heartbeats_sent = 0;  // group heartbeats and their answers
+  uint64_t ticks = 0;            // host ticks (each ticks every group)
   uint64_t wal_syncs = 0;
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_installed = 0;
