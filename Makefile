@@ -4,9 +4,12 @@
 #   make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 60) each
 #   make bench      the benchmarks (figures go to docs/benchmarks.md by hand)
-.PHONY: all deps build test run test-asan fuzz bench clean
+#   make soak       the Raft simulation over SOAK_SEEDS seeds (default 20000); not in make test
+.PHONY: all deps build test run test-asan fuzz bench soak clean
 
 FUZZ_SECONDS ?= 60
+SOAK_SEEDS ?= 20000
+SOAK_FIRST_SEED ?= 1
 
 all: build
 
@@ -33,6 +36,22 @@ fuzz: deps
 
 bench: build
 	@build/release/bench/cfs_datanode_bench
+
+# Two processes (one per core), each half of the seeds; every failing seed is
+# in build/soak-*.log with its trace tail.
+soak: build
+	@half=$$(( $(SOAK_SEEDS) / 2 )); \
+	run() { CFS_SIM_FIRST_SEED=$$1 CFS_SIM_SEEDS=$$2 build/release/src/testing/cfs_raft_sim_test \
+	  --gtest_filter='RaftSimTest.RandomScenarios*' >$$3 2>&1; }; \
+	run $(SOAK_FIRST_SEED) $$half build/soak-1.log & p1=$$!; \
+	run $$(( $(SOAK_FIRST_SEED) + half )) $$(( $(SOAK_SEEDS) - half )) build/soak-2.log & p2=$$!; \
+	wait $$p1; r1=$$?; wait $$p2; r2=$$?; \
+	grep -h 'raft sim: seeds' build/soak-1.log build/soak-2.log; \
+	grep -h -A12 'Failure' build/soak-1.log build/soak-2.log | head -100; \
+	grep -h 'raft sim: seeds' build/soak-1.log build/soak-2.log | \
+	  sed 's/.*ran \([0-9]*\), passed \([0-9]*\).*/\1 \2/' | \
+	  awk '{ran+=$$1; ok+=$$2} END {printf "soak: %d seeds ran, %d passed, %d failed\n", ran, ok, ran-ok}'; \
+	test $$r1 -eq 0 -a $$r2 -eq 0
 
 clean:
 	rm -rf build
