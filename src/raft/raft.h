@@ -56,6 +56,9 @@ struct Config {
   ReadOnlyMode read_only = ReadOnlyMode::kSafe;
   uint64_t max_msg_bytes = 1 << 20;  // entries bytes per MSG_APPEND
   int max_inflight = 256;            // MSG_APPENDs unacknowledged per follower
+  // Bytes of committed entries per Ready (at least one entry), so a restart
+  // with a long unapplied log does not hand it all out at once.
+  uint64_t max_committed_bytes_per_ready = 64 << 20;
   uint64_t rng_seed = 0;             // randomized timeouts; same seed, same run
 };
 
