@@ -93,8 +93,17 @@ struct Wal::Impl {
 
   std::string SegmentPath(uint64_t seq) const { return fmt::format("{}/{}", dir, SegmentName(seq)); }
 
+  // The frames of one segment's checkpoint, by group.
+  struct CheckpointGroup {
+    std::optional<proto::HardState> hard_state;
+    std::optional<proto::SnapshotMeta> snapshot;
+  };
+  using CheckpointFrames = std::map<GroupId, CheckpointGroup>;
+
   Status Recover();
   Status ReplaySegment(uint64_t seq, bool last);
+  static Status AddCheckpointFrame(const proto::WalRecord& record, CheckpointFrames* checkpoint);
+  Status CheckCheckpoint(const CheckpointFrames& checkpoint, bool whole) const;
   Status Replay(const proto::WalRecord& record);
   void NoteDurable(const proto::WalRecord& record);
   Status CreateSegment(uint64_t seq);
@@ -167,7 +176,12 @@ Status Wal::Impl::Recover() {
 Status Wal::Impl::ReplaySegment(uint64_t seq, bool last) {
   std::string path = SegmentPath(seq);
   CFS_ASSIGN_OR_RETURN(std::string image, ReadFileToString(env, path));
+  // The oldest segment's checkpoint is where recovery starts. A later one
+  // restates what the segments before it say, and must agree: collection
+  // relies on it once those segments are gone.
+  const bool restates = !segments.empty();
   segments.push_back(Segment{seq, {}});
+  CheckpointFrames checkpoint;
   bool in_checkpoint = true;
   uint64_t checkpoint_end = 0;
   uint64_t valid_end = 0;
@@ -178,24 +192,42 @@ Status Wal::Impl::ReplaySegment(uint64_t seq, bool last) {
         if (frame.kind == WalFrameKind::kCheckpoint) {
           if (!in_checkpoint) return Status::Corruption("checkpoint frame after log frames");
           checkpoint_end = offset + frame.size;
-        } else {
+        } else if (in_checkpoint) {
           in_checkpoint = false;
+          if (restates) CFS_RETURN_IF_ERROR(CheckCheckpoint(checkpoint, /*whole=*/true));
         }
         if (!record.ParseFromArray(frame.payload.data(), static_cast<int>(frame.payload.size()))) {
           return Status::Corruption(fmt::format("{} payload bytes do not parse as a WalRecord", frame.payload.size()));
         }
-        if (frame.kind == WalFrameKind::kCheckpoint && record.type() != proto::WAL_HARD_STATE &&
-            record.type() != proto::WAL_SNAPSHOT) {
-          return Status::Corruption(fmt::format("checkpoint holds a {} record", TypeName(record.type())));
+        if (frame.kind == WalFrameKind::kCheckpoint) {
+          if (record.type() != proto::WAL_HARD_STATE && record.type() != proto::WAL_SNAPSHOT) {
+            return Status::Corruption(fmt::format("checkpoint holds a {} record", TypeName(record.type())));
+          }
+          if (restates) return AddCheckpointFrame(record, &checkpoint);
         }
         CFS_RETURN_IF_ERROR(Replay(record));
         NoteDurable(record);
         return Status::OK();
       },
       &valid_end);
+  if (s.ok() && restates && in_checkpoint) {
+    // A segment holding only its checkpoint, or torn inside it (then only
+    // the frames that survived can be checked).
+    s = CheckCheckpoint(checkpoint, /*whole=*/valid_end == image.size());
+  }
   if (!s.ok()) return std::move(s).WithContext(fmt::format("wal segment {}", path));
   if (!last) return Status::OK();
 
+  if (valid_end < image.size() && in_checkpoint) {
+    // Torn before any log frame: the damage may be inside the checkpoint,
+    // which garbage collection relies on being whole once older segments
+    // go. The segment holds nothing else, so write it again whole from the
+    // recovered state (which its surviving checkpoint frames are part of).
+    spdlog::warn("wal segment {}: damaged at offset {} before any log record; rewriting its checkpoint", path,
+                 valid_end);
+    segments.pop_back();
+    return CreateSegment(seq);
+  }
   // The last segment is appended to from where its whole frames end.
   CFS_ASSIGN_OR_RETURN(file, env->Open(path, OpenMode::kReadWrite));
   if (valid_end < image.size()) {
@@ -206,6 +238,45 @@ Status Wal::Impl::ReplaySegment(uint64_t seq, bool last) {
   }
   file_size = valid_end;
   checkpoint_bytes = checkpoint_end;
+  return Status::OK();
+}
+
+Status Wal::Impl::AddCheckpointFrame(const proto::WalRecord& record, CheckpointFrames* checkpoint) {
+  GroupId group(record.group());
+  CheckpointGroup& g = (*checkpoint)[group];
+  bool duplicate = record.type() == proto::WAL_HARD_STATE ? g.hard_state.has_value() : g.snapshot.has_value();
+  if (duplicate) {
+    return Status::Corruption(fmt::format("checkpoint holds two {} records of group {}", TypeName(record.type()), group));
+  }
+  if (record.type() == proto::WAL_HARD_STATE) {
+    g.hard_state = record.hard_state();
+  } else {
+    g.snapshot = record.snapshot();
+  }
+  return Status::OK();
+}
+
+Status Wal::Impl::CheckCheckpoint(const CheckpointFrames& checkpoint, bool whole) const {
+  auto disagree = [](GroupId group, std::string_view what) {
+    return Status::Corruption(
+        fmt::format("checkpoint disagrees with the segments before it: group {}: {}", group, what));
+  };
+  for (const auto& [group, frames] : checkpoint) {
+    auto it = durable.find(group);
+    if (it == durable.end()) return disagree(group, "not a live group");
+    if (frames.hard_state && frames.hard_state->SerializeAsString() != it->second.hard_state.SerializeAsString()) {
+      return disagree(group, "hard state differs");
+    }
+    if (frames.snapshot && frames.snapshot->SerializeAsString() != it->second.snapshot.SerializeAsString()) {
+      return disagree(group, "snapshot mark differs");
+    }
+    if (whole && (!frames.hard_state || !frames.snapshot)) return disagree(group, "a record is missing");
+  }
+  if (whole) {
+    for (const auto& [group, state] : durable) {
+      if (!checkpoint.contains(group)) return disagree(group, "missing");
+    }
+  }
   return Status::OK();
 }
 

@@ -17,8 +17,10 @@
 //
 // Recovery (Open) reads every segment in order. A frame that fails its
 // length or checksum at the tail of the last segment, with no intact frame
-// after it, is a torn write from a crash: the file is truncated there. One
-// anywhere else is Corruption (the log is not silently shortened). Every
+// after it, is a torn write from a crash: the file is truncated there (or,
+// when no log frame came before it, written again whole with a fresh
+// checkpoint, which later collection relies on). One anywhere else is
+// Corruption (the log is not silently shortened). Every
 // record is validated (proto parses, known type, entries contiguous).
 // Per group, in log order:
 //  - WAL_ENTRIES whose first index is <= the group's last index replaces the

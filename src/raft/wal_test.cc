@@ -811,6 +811,118 @@ TEST_F(WalTest, CollectionAheadOfTheOldestCheckpointRecovers) {
   EXPECT_EQ(Recovered(options), d.synced.Describe());
 }
 
+// Found by wal_fuzz: damage inside the last segment's checkpoint was cut
+// away like a torn tail, and once the older segments were collected the
+// groups whose checkpoint frames were lost went with them.
+TEST_F(WalTest, DamagedCheckpointOfTheLastSegmentIsWrittenAgainWhole) {
+  WalOptions options;
+  options.segment_bytes = 300;
+  Model model;
+  {
+    auto wal = MustOpen(options);
+    Driver d{wal.get()};
+    ASSERT_OK(d.Append(1, 1, 20, 1));
+    ASSERT_OK(d.HardState(2, 5, 2, 0));  // group 2 writes only here
+    ASSERT_OK(d.Sync());
+    ASSERT_OK(d.Append(1, 21, 21, 1));  // rolls: segment 2 opens with a checkpoint of both groups
+    ASSERT_OK(d.Sync());
+    ASSERT_EQ(wal->segment_count(), 2u);
+    model = d.synced;
+  }
+  // Cut segment 2 inside its third checkpoint frame (group 2's hard state).
+  const std::string name = "0000000000000002.wal";
+  std::string image = ReadFileToString(&env_, SegmentPath(name)).value();
+  std::vector<uint64_t> offsets;
+  uint64_t end = 0;
+  ASSERT_OK(ScanWalSegment(
+      image, true,
+      [&](uint64_t offset, const WalFrame&) {
+        offsets.push_back(offset);
+        return Status::OK();
+      },
+      &end));
+  ASSERT_EQ(offsets.size(), 5u);  // four checkpoint frames and one log frame
+  {
+    auto f = env_.Open(SegmentPath(name), OpenMode::kReadWrite);
+    ASSERT_TRUE(f.ok());
+    ASSERT_OK((*f)->Truncate(offsets[2] + 3));
+  }
+  model.groups[1].entries.erase(21);  // the log frame after it went too
+  {
+    auto wal = MustOpen(options);
+    ASSERT_NE(wal, nullptr);
+    EXPECT_EQ(Describe(wal->recovered()), model.Describe());
+    EXPECT_EQ(Size(name), offsets[4]);  // the whole checkpoint again
+    Driver d{wal.get(), model, model};
+    ASSERT_OK(d.Mark(1, 20, 1));
+    ASSERT_OK(d.Sync());
+    EXPECT_EQ(wal->CollectGarbage().value(), 1);
+    model = d.synced;
+  }
+  EXPECT_EQ(Recovered(options), model.Describe());
+  EXPECT_NE(model.Describe().find("g2 hs(5,2,0)"), std::string::npos);
+}
+
+// A checkpoint restates the segments before it; one that does not (frames
+// dropped, changed or added, all with good checksums) is Corruption, since
+// collection would otherwise make its mistake the log's truth. Found by
+// wal_fuzz, which drops whole frames.
+TEST_F(WalTest, CheckpointThatDisagreesWithTheSegmentsBeforeItIsCorruption) {
+  WalOptions options;
+  options.segment_bytes = 300;
+  {
+    auto wal = MustOpen(options);
+    ASSERT_OK(wal->AppendEntries(GroupId(1), Entries(1, 20, 1)));
+    ASSERT_OK(wal->SaveHardState(GroupId(2), MakeHardState(5, 2, 0)));
+    ASSERT_OK(wal->Sync());
+    ASSERT_OK(wal->AppendEntries(GroupId(1), Entries(21, 21, 1)));
+    ASSERT_OK(wal->Sync());
+    ASSERT_EQ(wal->segment_count(), 2u);
+  }
+  const std::string path = SegmentPath("0000000000000002.wal");
+  const std::string image = ReadFileToString(&env_, path).value();
+  std::vector<std::pair<WalFrameKind, proto::WalRecord>> frames;
+  uint64_t end = 0;
+  ASSERT_OK(ScanWalSegment(
+      image, true,
+      [&](uint64_t, const WalFrame& frame) {
+        proto::WalRecord r;
+        EXPECT_TRUE(r.ParseFromArray(frame.payload.data(), static_cast<int>(frame.payload.size())));
+        frames.emplace_back(frame.kind, r);
+        return Status::OK();
+      },
+      &end));
+  ASSERT_EQ(frames.size(), 5u);  // g1 hard state, g1 mark, g2 hard state, g2 mark, the entries
+  ASSERT_EQ(frames[2].second.type(), proto::WAL_HARD_STATE);
+  auto write = [&](const std::vector<std::pair<WalFrameKind, proto::WalRecord>>& fs) {
+    std::string bytes;
+    for (const auto& [kind, r] : fs) AppendWalFrame(&bytes, kind, r.SerializeAsString());
+    auto f = env_.Open(path, OpenMode::kTruncate);
+    ASSERT_TRUE(f.ok());
+    ASSERT_OK((*f)->WriteAt(0, bytes));
+  };
+  auto dropped = frames;
+  dropped.erase(dropped.begin() + 2);
+  auto changed = frames;
+  changed[2].second.mutable_hard_state()->set_term(6);
+  auto added = frames;
+  added.insert(added.begin() + 4, added[2]);
+  added[4].second.set_group(3);
+  for (const auto& [name, fs] : {std::pair{"dropped", dropped}, std::pair{"changed", changed}, std::pair{"added", added}}) {
+    SCOPED_TRACE(name);
+    write(fs);
+    auto wal = Open(options);
+    ASSERT_FALSE(wal.ok());
+    EXPECT_TRUE(wal.status().Is(Code::kCorruption)) << wal.status().ToString();
+    EXPECT_NE(wal.status().message().find("checkpoint disagrees"), std::string::npos) << wal.status().ToString();
+  }
+  write(frames);
+  EXPECT_EQ(Recovered(options),
+            "g1 hs(0,0,0) mark 0/0 [ 1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1 11:1 12:1 13:1 14:1 15:1 16:1 17:1 "
+            "18:1 19:1 20:1 21:1 ]\n"
+            "g2 hs(5,2,0) mark 0/0 [ ]\n");
+}
+
 // The workload of the crash test: three groups with overwrites, marks, a
 // removal and a rebirth, small segments, GC after every round. Stops at the
 // first error and returns it.
