@@ -606,9 +606,10 @@ struct RaftSim::Impl {
       Node& n = nodes[static_cast<uint64_t>(i)];
       n.id = NodeId(static_cast<uint64_t>(i));
       n.phase = static_cast<int64_t>(rng() % kTickUnits);
-      // A founding member knows the founders; a later joiner starts empty
-      // and learns the membership from the log or a snapshot.
-      if (i <= sc.voters) n.initial_conf = founding;
+      // Joiners too are given the founders: the founding membership is in
+      // no log entry, so a joiner that replays the log from index 1 (no
+      // snapshot) would otherwise count only the members added later.
+      n.initial_conf = founding;
     }
     for (int i = 1; i <= sc.voters; ++i) Start(nodes[static_cast<uint64_t>(i)]);
     for (int c = 0; c < sc.clients; ++c) {
@@ -1525,7 +1526,7 @@ struct RaftSim::Impl {
       }
       case SimFault::kLeaderTransfer: {
         const uint64_t l = LeaderId();
-        if (l == 0) break;
+        if (l == 0 || nodes[l].busy) break;  // the host calls its core only between Readies
         const proto::ConfState& conf = nodes[l].raft->conf_state();
         if (conf.voters_size() < 2) break;
         uint64_t target = conf.voters(static_cast<int>(rng() % static_cast<uint64_t>(conf.voters_size())));
@@ -1552,7 +1553,7 @@ struct RaftSim::Impl {
   // Add a learner, promote it, remove a voter: one step per call.
   void MembershipStep() {
     const uint64_t l = LeaderId();
-    if (l == 0) return;
+    if (l == 0 || nodes[l].busy) return;  // the host calls its core only between Readies
     Node& leader = nodes[l];
     const proto::ConfState& conf = leader.raft->conf_state();
     auto in = [](const auto& list, uint64_t id) { return std::find(list.begin(), list.end(), id) != list.end(); };
@@ -1568,7 +1569,7 @@ struct RaftSim::Impl {
     if (!cc.node_id()) {
       // Add a spare that is not a member and was never removed.
       for (auto& [id, n] : nodes) {
-        if (!n.initial_conf.voters().empty() || removal_proposed.count(id) || in(conf.voters(), id) ||
+        if (id <= static_cast<uint64_t>(sc.voters) || removal_proposed.count(id) || in(conf.voters(), id) ||
             in(conf.learners(), id)) {
           continue;
         }

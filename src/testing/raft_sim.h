@@ -98,7 +98,7 @@ struct SimOptions {
   // with random_faults = false and auto_clients as they need.
   bool random_faults = true;
   bool auto_clients = true;
-  int fault_ticks = 600;    // ticks with faults
+  int fault_ticks = 1500;   // ticks with faults
   int heal_ticks = 200;     // a new write must commit within this after healing
   int voters = 0;           // founding voters; 0: chosen by the seed (3 or 5)
   int clients = 0;          // 0: chosen by the seed
