@@ -7,6 +7,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#ifndef CFS_SIM_DEFAULT_SEEDS
+#define CFS_SIM_DEFAULT_SEEDS 500
+#endif
+
 namespace cfs::testing {
 namespace {
 
@@ -21,7 +25,7 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
 // once healed.
 TEST(RaftSimTest, RandomScenariosKeepSafetyLinearizabilityAndLiveness) {
   const uint64_t first = EnvOr("CFS_SIM_FIRST_SEED", 1);
-  const uint64_t count = EnvOr("CFS_SIM_SEEDS", 500);
+  const uint64_t count = EnvOr("CFS_SIM_SEEDS", CFS_SIM_DEFAULT_SEEDS);
   SimStats total;
   std::vector<std::string> failures;
   uint64_t passed = 0;
@@ -62,6 +66,7 @@ TEST(RaftSimTest, SameSeedReplaysExactly) {
   for (uint64_t seed : {3u, 17u, 101u}) {
     SimOptions o;
     o.seed = seed;
+    o.fault_ticks = 400;
     SimResult a = RunRaftSim(o);
     SimResult b = RunRaftSim(o);
     EXPECT_EQ(a.digest, b.digest) << "seed " << seed;
@@ -73,6 +78,7 @@ TEST(RaftSimTest, SameSeedReplaysExactly) {
   SimOptions x, y;
   x.seed = 5;
   y.seed = 6;
+  x.fault_ticks = y.fault_ticks = 400;
   EXPECT_NE(RunRaftSim(x).digest, RunRaftSim(y).digest);
 }
 
