@@ -89,16 +89,16 @@ struct Wal::Impl {
     uint64_t last = 0;  // last index: the last entry's, or the mark when above it
   };
 
-  Impl(Env* env, std::string dir, WalOptions options) : env(env), dir(std::move(dir)), options(options) {}
-
-  std::string SegmentPath(uint64_t seq) const { return fmt::format("{}/{}", dir, SegmentName(seq)); }
-
   // The frames of one segment's checkpoint, by group.
   struct CheckpointGroup {
     std::optional<proto::HardState> hard_state;
     std::optional<proto::SnapshotMeta> snapshot;
   };
   using CheckpointFrames = std::map<GroupId, CheckpointGroup>;
+
+  Impl(Env* env, std::string dir, WalOptions options) : env(env), dir(std::move(dir)), options(options) {}
+
+  std::string SegmentPath(uint64_t seq) const { return fmt::format("{}/{}", dir, SegmentName(seq)); }
 
   Status Recover();
   Status ReplaySegment(uint64_t seq, bool last);
@@ -118,15 +118,15 @@ struct Wal::Impl {
   WalOptions options;
   std::map<GroupId, WalGroupState> recovered;
 
-  std::deque<Segment> segments;  // oldest first; back() is appended to
-  std::unique_ptr<File> file;    // segments.back()
-  uint64_t file_size = 0;        // bytes of whole frames in `file`
-  uint64_t checkpoint_bytes = 0; // of them, the checkpoint's
+  std::deque<Segment> segments;   // oldest first; back() is appended to
+  std::unique_ptr<File> file;     // segments.back()
+  uint64_t file_size = 0;         // bytes of whole frames in `file`
+  uint64_t checkpoint_bytes = 0;  // of them, the checkpoint's
 
-  std::map<GroupId, Durable> durable;            // live groups, as synced
-  absl::flat_hash_map<GroupId, Tail> tails;      // live groups, as buffered
-  std::vector<proto::WalRecord> pending;         // buffered, in order
-  Status error;                                  // sticky
+  std::map<GroupId, Durable> durable;        // live groups, as synced
+  absl::flat_hash_map<GroupId, Tail> tails;  // live groups, as buffered
+  std::vector<proto::WalRecord> pending;     // buffered, in order
+  Status error;                              // sticky
 };
 
 Status Wal::Impl::Recover() {

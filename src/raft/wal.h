@@ -20,8 +20,11 @@
 // after it, is a torn write from a crash: the file is truncated there (or,
 // when no log frame came before it, written again whole with a fresh
 // checkpoint, which later collection relies on). One anywhere else is
-// Corruption (the log is not silently shortened). Every
-// record is validated (proto parses, known type, entries contiguous).
+// Corruption (the log is not silently shortened). Every record is
+// validated (proto parses, known type, entries contiguous), and the
+// checkpoint of every segment but the oldest must restate exactly what the
+// segments before it say. A group whose entries do not continue right
+// after its mark once every segment is read is Corruption too.
 // Per group, in log order:
 //  - WAL_ENTRIES whose first index is <= the group's last index replaces the
 //    log from there (a new leader overwrote the suffix, §3.5); entries at or
@@ -30,7 +33,6 @@
 //  - WAL_SNAPSHOT sets the mark and drops the entries through it (§5.1);
 //    those after it stay.
 //  - WAL_REMOVE_GROUP forgets the group.
-// A group's recovered entries always start right after its mark.
 //
 // Garbage collection deletes the oldest segments, in order, while every
 // group that has entries in one has since been removed or has a durable
