@@ -10,6 +10,7 @@
 FUZZ_SECONDS ?= 60
 SOAK_SEEDS ?= 20000
 SOAK_FIRST_SEED ?= 1
+SOAK_BIN ?= build/release/src/testing/cfs_raft_sim_test
 
 all: build
 
@@ -37,17 +38,18 @@ fuzz: deps
 bench: build
 	@build/release/bench/cfs_datanode_bench
 
-# Two processes (one per core), each half of the seeds; every failing seed is
-# in build/soak-*.log with its trace tail.
+# Two processes (one per core), each half of the seeds; each failing seed is
+# listed, and build/soak-*.log hold its trace tail. Replay one with
+# CFS_SIM_FIRST_SEED=<seed> CFS_SIM_SEEDS=1 CFS_SIM_TRACE=100000 <test binary>.
 soak: build
 	@half=$$(( $(SOAK_SEEDS) / 2 )); \
-	run() { CFS_SIM_FIRST_SEED=$$1 CFS_SIM_SEEDS=$$2 build/release/src/testing/cfs_raft_sim_test \
+	run() { CFS_SIM_FIRST_SEED=$$1 CFS_SIM_SEEDS=$$2 $(SOAK_BIN) \
 	  --gtest_filter='RaftSimTest.RandomScenarios*' >$$3 2>&1; }; \
 	run $(SOAK_FIRST_SEED) $$half build/soak-1.log & p1=$$!; \
 	run $$(( $(SOAK_FIRST_SEED) + half )) $$(( $(SOAK_SEEDS) - half )) build/soak-2.log & p2=$$!; \
 	wait $$p1; r1=$$?; wait $$p2; r2=$$?; \
 	grep -h 'raft sim: seeds' build/soak-1.log build/soak-2.log; \
-	grep -h -A12 'Failure' build/soak-1.log build/soak-2.log | head -100; \
+	grep -h '^seed [0-9]*:' build/soak-1.log build/soak-2.log | cut -c1-300 | head -50; \
 	grep -h 'raft sim: seeds' build/soak-1.log build/soak-2.log | \
 	  sed 's/.*ran \([0-9]*\), passed \([0-9]*\).*/\1 \2/' | \
 	  awk '{ran+=$$1; ok+=$$2} END {printf "soak: %d seeds ran, %d passed, %d failed\n", ran, ok, ran-ok}'; \

@@ -564,6 +564,9 @@ struct RaftSim::Impl {
     if (std::none_of(s.on.begin(), s.on.end(), [](bool b) { return b; })) {
       s.on[rng() % s.on.size()] = true;
     }
+    if (options.fault_mask != 0) {
+      for (size_t i = 0; i < s.on.size(); ++i) s.on[i] = (options.fault_mask >> i) & 1;
+    }
     s.voters = options.voters > 0 ? options.voters : (pct(30) ? 5 : 3);
     s.spares = s.Has(SimFault::kMembership) ? 2 : 0;
     s.clients = options.clients > 0 ? options.clients : 2 + static_cast<int>(rng() % 3);
@@ -981,6 +984,12 @@ struct RaftSim::Impl {
     }
     ObserveLeadership(n, rd);
     if (failed) return;
+    if (options.bug == SimBug::kSendBeforeSync) {
+      // The deliberate bug: votes and append answers promise what a crash
+      // may still take away.
+      for (const proto::Message& m : rd.messages) SendRaft(n, m);
+      rd.messages.clear();
+    }
     if (n.crash_point == CrashPoint::kBeforeSync && !n.unsynced.empty()) {
       Crash(n);
       return;

@@ -81,6 +81,7 @@ enum class SimBug : uint8_t {
   kNone,
   kLocalReadsAnywhere,  // every node answers Gets from its own state, no ReadIndex
   kLocalReadsOnLeader,  // a node that believes it leads answers Gets at once
+  kSendBeforeSync,      // the host sends a Ready's messages before its fsync (§3.8 broken)
 };
 
 // Where a crash requested with RaftSim::CrashAt strikes in the host's
@@ -97,6 +98,8 @@ struct SimOptions {
   // Random scenario (RunRaftSim). Fixed-scenario tests use RaftSim directly
   // with random_faults = false and auto_clients as they need.
   bool random_faults = true;
+  // Bit i set: the scenario includes SimFault i. 0: each kind by chance.
+  uint32_t fault_mask = 0;
   bool auto_clients = true;
   int fault_ticks = 1500;   // ticks with faults
   int heal_ticks = 200;     // a new write must commit within this after healing
