@@ -184,7 +184,7 @@ struct MultiRaft::Impl {
 
   struct Counters {
     std::atomic<uint64_t> batches_sent{0}, messages_sent{0}, heartbeats_sent{0}, ticks{0}, wal_syncs{0},
-        snapshots_sent{0}, snapshots_installed{0};
+        snapshots_sent{0}, snapshot_chunks_sent{0}, snapshots_installed{0};
   } counters;
 
   // ---- running work on the raft thread ----
@@ -240,7 +240,8 @@ struct MultiRaft::Impl {
       if (now >= next_tick) {
         TickAll();
         // After a stall, tick once and resume the cadence rather than burst.
-        next_tick = std::max(next_tick + options.tick, now);
+        next_tick += options.tick;
+        if (next_tick <= now) next_tick = now + options.tick;
       }
       ProcessReady();
     }
@@ -497,45 +498,95 @@ struct MultiRaft::Impl {
   // last snapshot, then has the raft thread mark the WAL and compact (§5.1).
   void MaybeSnapshot(Applier& a) {
     if (a.applied.value() < a.last_snapshot.value() + options.snapshot_entries) return;
-    const LogIndex at = a.applied;
-    a.last_snapshot = at;  // also on failure: retry after another round of entries
-    Result<std::string> data = a.machine->Snapshot();
-    if (!data.ok()) {
-      spdlog::error("raft group {}: snapshot at {}: {}", a.group, at, data.status().ToString());
-      return;
-    }
-    proto::SnapshotMeta meta;
-    meta.set_index(at.value());
-    meta.set_term(a.applied_term.value());
-    *meta.mutable_conf_state() = a.conf;
-    {
-      std::lock_guard l(a.store_mu);
-      if (meta.index() <= a.stored_index) return;  // a newer one was installed
-      Status s = store->Save(a.group, meta, *data);
-      if (!s.ok()) {
-        spdlog::error("raft group {}: saving snapshot at {}: {}", a.group, at, s.ToString());
-        return;
-      }
-      a.stored_index = meta.index();
-    }
+    std::optional<proto::SnapshotMeta> meta = TakeSnapshot(a);
+    if (!meta) return;
     auto* self = this;
     const GroupId group = a.group;
-    mailbox->Post([self, group, meta] { self->OnSnapshotSaved(group, meta); });
+    mailbox->Post([self, group, meta = *meta] { self->OnSnapshotSaved(group, meta, self->options.keep_entries); });
   }
 
-  void OnSnapshotSaved(GroupId id, const proto::SnapshotMeta& meta) {
+  // Snapshots the state machine as of what it applied and stores it; the
+  // meta, or nothing if there is nothing to snapshot or it failed (logged).
+  std::optional<proto::SnapshotMeta> TakeSnapshot(Applier& a) {
+    if (a.applied.value() == 0) return std::nullopt;
+    a.last_snapshot = a.applied;  // also on failure: retry after another round of entries
+    proto::SnapshotMeta meta;
+    meta.set_index(a.applied.value());
+    meta.set_term(a.applied_term.value());
+    *meta.mutable_conf_state() = a.conf;
+    std::lock_guard l(a.store_mu);
+    if (meta.index() < a.stored_index) return std::nullopt;  // a newer one was installed
+    if (meta.index() == a.stored_index) return meta;         // stored already
+    Result<std::string> data = a.machine->Snapshot();
+    if (!data.ok()) {
+      spdlog::error("raft group {}: snapshot at {}: {}", a.group, meta.index(), data.status().ToString());
+      return std::nullopt;
+    }
+    Status s = store->Save(a.group, meta, *data);
+    if (!s.ok()) {
+      spdlog::error("raft group {}: saving snapshot at {}: {}", a.group, meta.index(), s.ToString());
+      return std::nullopt;
+    }
+    a.stored_index = meta.index();
+    return meta;
+  }
+
+  // A snapshot through meta.index is stored: mark the WAL (its entries
+  // through there are no longer needed) and compact the core's log, keeping
+  // `keep` entries for slow followers.
+  void OnSnapshotSaved(GroupId id, const proto::SnapshotMeta& meta, uint64_t keep) {
     if (stopping) return;
     Group* g = Find(id);
     if (!g || meta.index() <= g->core->snapshot().index()) return;
     CheckStorage(id, "WAL snapshot mark", wal->MarkSnapshot(id, meta));
     CheckStorage(id, "WAL sync", wal->Sync());
     counters.wal_syncs.fetch_add(1, std::memory_order_relaxed);
-    Status s = g->core->Compact(meta, options.keep_entries);
+    Status s = g->core->Compact(meta, keep);
     if (!s.ok()) spdlog::warn("raft group {}: compacting through {}: {}", id, meta.index(), s.ToString());
     auto gc = wal->CollectGarbage();
     if (!gc.ok()) spdlog::warn("raft: WAL garbage collection: {}", gc.status().ToString());
     dirty.insert(id);
     UpdateStatus(*g);
+  }
+
+  // A membership change. A node that joins starts with an empty log and no
+  // membership: the founding voters are not in the log (every founder starts
+  // from them, InitialState.initial_conf), so the joiner must be sent a
+  // snapshot, which carries the membership. Before adding a node that is not
+  // a member, a leader whose log still starts at index 1 therefore
+  // snapshots and compacts past it, then proposes the change.
+  void DoProposeConfChange(GroupId id, proto::ConfChange cc, ProposeCallback done) {
+    Group* g = stopping ? nullptr : Find(id);
+    bool joins = g && g->core->role() == Role::kLeader &&
+                 (cc.type() == proto::CONF_ADD_LEARNER || cc.type() == proto::CONF_ADD_VOTER) &&
+                 g->core->first_index().value() <= 1;
+    if (joins) {
+      const auto& conf = g->core->conf_state();
+      for (uint64_t v : conf.voters()) joins &= v != cc.node_id();
+      for (uint64_t v : conf.learners()) joins &= v != cc.node_id();
+    }
+    if (!joins) {
+      DoPropose(id, cc.SerializeAsString(), std::move(done), true);
+      return;
+    }
+    auto* self = this;
+    auto applier = g->applier;
+    auto shared = std::make_shared<ProposeCallback>(std::move(done));
+    OnStrand(applier, [self, applier, id, cc = std::move(cc), shared] {
+      std::optional<proto::SnapshotMeta> meta = self->TakeSnapshot(*applier);
+      bool posted = self->mailbox->Post([self, id, meta, cc, shared] {
+        if (meta && meta->index() > 1) self->OnSnapshotSaved(id, *meta, std::min(self->options.keep_entries, meta->index() - 1));
+        Group* g = self->stopping ? nullptr : self->Find(id);
+        if (g && g->core->first_index().value() <= 1) {
+          self->OnStrand(g->applier, [shared, id] {
+            (*shared)(Status::Busy(fmt::format("raft group {}: too little applied to snapshot for a joining node", id)));
+          });
+          return;
+        }
+        self->DoPropose(id, cc.SerializeAsString(), std::move(*shared), true);
+      });
+      if (!posted) (*shared)(self->Unavailable());
+    });
   }
 
   // ---- snapshots between nodes ----
@@ -637,6 +688,7 @@ struct MultiRaft::Impl {
     auto mailbox_ref = mailbox;
     const GroupId group = g.id;
     const uint64_t generation = out.generation;
+    counters.snapshot_chunks_sent.fetch_add(1, std::memory_order_relaxed);
     // `done` may run on any thread, even after this host is gone: it only
     // posts to the mailbox, which refuses once the host stopped.
     transport->SendSnapshotChunk(to, std::move(chunk), out.data.substr(out.offset, out.chunk),
@@ -847,6 +899,8 @@ struct MultiRaft::Impl {
     const LogIndex applied = init.applied;
     CFS_ASSIGN_OR_RETURN(std::unique_ptr<Raft> core, Raft::Open(config, std::move(init)));
 
+    // The membership as of `applied`, for the snapshots the applier takes.
+    applier->conf = core->conf_state();
     auto g = std::make_unique<Group>();
     g->id = id;
     g->core = std::move(core);
@@ -1023,8 +1077,8 @@ void MultiRaft::Propose(GroupId group, std::string data, std::function<void(Resu
 void MultiRaft::ProposeConfChange(GroupId group, proto::ConfChange change, std::function<void(Status)> done) {
   Impl* impl = impl_.get();
   auto shared = std::make_shared<ProposeCallback>([done = std::move(done)](Result<std::string> r) { done(r.status()); });
-  bool posted = impl->mailbox->Post([impl, group, data = change.SerializeAsString(), shared]() mutable {
-    impl->DoPropose(group, std::move(data), std::move(*shared), true);
+  bool posted = impl->mailbox->Post([impl, group, change = std::move(change), shared]() mutable {
+    impl->DoProposeConfChange(group, std::move(change), std::move(*shared));
   });
   if (!posted) (*shared)(impl->Unavailable());
 }
@@ -1085,6 +1139,7 @@ HostStats MultiRaft::stats() const {
   s.ticks = c.ticks.load();
   s.wal_syncs = c.wal_syncs.load();
   s.snapshots_sent = c.snapshots_sent.load();
+  s.snapshot_chunks_sent = c.snapshot_chunks_sent.load();
   s.snapshots_installed = c.snapshots_installed.load();
   return s;
 }

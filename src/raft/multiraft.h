@@ -87,6 +87,7 @@ struct HostStats {
   uint64_t ticks = 0;            // host ticks (each ticks every group)
   uint64_t wal_syncs = 0;
   uint64_t snapshots_sent = 0;
+  uint64_t snapshot_chunks_sent = 0;
   uint64_t snapshots_installed = 0;
 };
 

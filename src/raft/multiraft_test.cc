@@ -422,9 +422,13 @@ TEST_F(MultiRaftTest, FarBehindHostIsCaughtUpByAChunkedSnapshot) {
   EXPECT_EQ(lagging.machines[kGroup]->Get("key099"), fmt::format("{:040}", 99));
   EXPECT_GE(lagging.raft->stats().snapshots_installed, 1u);
   EXPECT_GE(lagging.machines[kGroup]->restores(), 1);
-  uint64_t sent = 0;
-  for (auto& h : hosts_) sent += h->raft->stats().snapshots_sent;
+  uint64_t sent = 0, chunks = 0;
+  for (auto& h : hosts_) {
+    sent += h->raft->stats().snapshots_sent;
+    chunks += h->raft->stats().snapshot_chunks_sent;
+  }
   EXPECT_GE(sent, 1u);
+  EXPECT_GE(chunks, 10 * sent);  // each one in many 100-byte chunks
 
   // After the install it follows by log again.
   ASSERT_TRUE(Propose(kGroup, "after=1").ok());
@@ -470,9 +474,13 @@ TEST_F(MultiRaftTest, ConfChangeAddsAFourthHostAsLearnerThenVoter) {
 
   ASSERT_TRUE(change(proto::CONF_ADD_LEARNER).ok());
   ASSERT_TRUE(WaitFor([&] { return fourth.machines[kGroup]->size() == 5; }));
-  auto st = fourth.raft->GetStatus(kGroup);
-  ASSERT_TRUE(st.ok());
-  EXPECT_EQ(st->conf_state.learners_size(), 1);
+  EXPECT_TRUE(WaitFor([&] {
+    auto st = fourth.raft->GetStatus(kGroup);
+    return st.ok() && st->conf_state.learners_size() == 1 && st->conf_state.voters_size() == 3;
+  }));
+  // It joined by snapshot: the founding membership is not in the log.
+  EXPECT_GE(fourth.machines[kGroup]->restores(), 1);
+
 
   ASSERT_TRUE(change(proto::CONF_ADD_VOTER).ok());
   for (auto& h : hosts_) {
