@@ -43,6 +43,7 @@ TEST(RaftSimTest, RandomScenariosKeepSafetyLinearizabilityAndLiveness) {
   }
   fmt::print("raft sim: seeds [{}, {}): ran {}, passed {}, failed {}\n{}\n", first, first + count, count, passed,
              failures.size(), total.ToString());
+  for (const std::string& f : failures) fmt::print("FAILED {}\n", f.substr(0, f.find('\n')).substr(0, 250));
   for (size_t i = 0; i < failures.size() && i < 5; ++i) ADD_FAILURE() << failures[i];
   if (failures.size() > 5) ADD_FAILURE() << failures.size() - 5 << " more seeds failed";
   EXPECT_EQ(passed, count);
