@@ -8,7 +8,8 @@
 //    `reject_hint`/`log_term` the follower's guess of where the logs agree
 //    (its FindConflictByTerm), for fast backtracking.
 //  - MSG_HEARTBEAT carries the leader's heartbeat round in `context` (a
-//    varint; read_only.h) and the answer echoes it.
+//    varint; read_only.h) and the answer echoes it, with the follower's
+//    commit index in `commit`.
 //  - MSG_PROPOSE, MSG_READ_INDEX and MSG_TRANSFER_LEADER are requests a node
 //    forwards to its leader: they carry term 0 and skip term checks.
 //    MSG_TRANSFER_LEADER names the target in `index`.
@@ -308,6 +309,17 @@ struct Raft::Impl {
       it->second.BecomeReplicate();
       it->second.recent_active = true;
     }
+    if (log.last_index().value() == 0) {
+      // The group's first entries: its founding membership, one change per
+      // member. Founders know it from InitialState.initial_conf (these are
+      // no-ops for them), but a node that joins later and replays the log
+      // from index 1 would otherwise build its membership from the later
+      // changes alone, e.g. believe itself the only voter. Nothing can be
+      // committed before them (this leader's log is empty), so they are
+      // always the log's first committed entries.
+      for (NodeId v : voters) AppendEntry(ConfChangeEntry(proto::CONF_ADD_VOTER, v));
+      for (NodeId l : learners) AppendEntry(ConfChangeEntry(proto::CONF_ADD_LEARNER, l));
+    }
     // Every entry after what this leader knows to be applied may be an
     // unapplied membership change (§4.1): no new one until they are applied.
     pending_conf_index = log.last_index();
@@ -317,6 +329,16 @@ struct Raft::Impl {
     noop.set_type(proto::ENTRY_NORMAL);
     AppendEntry(std::move(noop));
     pending_bcast = true;
+  }
+
+  static proto::Entry ConfChangeEntry(proto::ConfChangeType type, NodeId node) {
+    proto::ConfChange cc;
+    cc.set_type(type);
+    cc.set_node_id(node.value());
+    proto::Entry e;
+    e.set_type(proto::ENTRY_CONF_CHANGE);
+    e.set_data(cc.SerializeAsString());
+    return e;
   }
 
   bool Promotable() const {
@@ -520,8 +542,8 @@ struct Raft::Impl {
   // entries are committed indirectly with it.
   bool MaybeCommit() {
     if (voters.empty()) return false;
-    std::vector<uint64_t> matches;
-    matches.reserve(voters.size());
+    std::vector<uint64_t>& matches = scratch;  // no allocation per acknowledgement
+    matches.clear();
     for (NodeId v : voters) {
       auto it = prs.find(v);
       matches.push_back(it == prs.end() ? 0 : it->second.match.value());
@@ -668,6 +690,11 @@ struct Raft::Impl {
       return;
     }
     if (index > log.last_index()) return;  // acknowledges what was never sent
+    LeaderMatched(from, pr, index);
+  }
+
+  // `from` holds the leader's log through `index` (<= last index).
+  void LeaderMatched(NodeId from, Progress& pr, LogIndex index) {
     const bool was_paused = pr.IsPaused();
     if (!pr.MaybeUpdate(index)) return;
     switch (pr.state) {
@@ -696,6 +723,13 @@ struct Raft::Impl {
   }
 
   void LeaderHeartbeatResp(NodeId from, Progress& pr, const proto::Message& m) {
+    // The answer carries the follower's commit index. Committed entries are
+    // the same on every server (§3.6.3) and all in this leader's log (Leader
+    // Completeness), so the follower's log matches through it: this repairs
+    // a lost append answer, e.g. the one for an installed snapshot.
+    if (LogIndex(m.commit()) > pr.match && LogIndex(m.commit()) <= log.last_index()) {
+      LeaderMatched(from, pr, LogIndex(m.commit()));
+    }
     pr.probe_sent = false;
     // The peer is alive: let one more append through a full window so a
     // lost acknowledgement cannot stall it for good.
@@ -816,6 +850,7 @@ struct Raft::Impl {
     proto::Message r;
     r.set_type(proto::MSG_HEARTBEAT_RESP);
     r.set_to(m.from());
+    r.set_commit(log.committed().value());
     r.set_context(m.context());
     Send(std::move(r));
   }
@@ -1008,6 +1043,7 @@ struct Raft::Impl {
   ReadOnly read_only;
   std::vector<proto::Message> reads_awaiting_commit;
   bool pending_bcast = false;
+  std::vector<uint64_t> scratch;
 
   std::vector<proto::Message> msgs;
   std::vector<ReadState> read_states;
@@ -1269,11 +1305,10 @@ Status Raft::Compact(const proto::SnapshotMeta& meta, uint64_t keep) {
 bool Raft::HasReady() const {
   const Impl& r = *impl_;
   if (SoftState{r.leader, r.role} != r.prev_soft) return true;
-  proto::HardState hs;
-  hs.set_term(r.term.value());
-  hs.set_vote(r.vote.value());
-  hs.set_commit(r.log.committed().value());
-  if (!SameHardState(hs, r.prev_hard)) return true;
+  if (r.term.value() != r.prev_hard.term() || r.vote.value() != r.prev_hard.vote() ||
+      r.log.committed().value() != r.prev_hard.commit()) {
+    return true;
+  }
   if (r.log.HasUnstable() || r.unstable_snapshot || !r.msgs.empty() || r.log.HasNextCommitted() ||
       !r.read_states.empty()) {
     return true;

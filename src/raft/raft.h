@@ -150,7 +150,9 @@ class Raft {
 
   // The host could not reach `node`: a replicating follower goes back to probe.
   void ReportUnreachable(NodeId node);
-  // The snapshot sent to `node` was installed (ok) or failed.
+  // The snapshot sent to `node` was installed (ok) or failed. The host must
+  // report every MSG_SNAPSHOT it was handed: until then (or until the
+  // follower answers) the leader sends that follower nothing else.
   void ReportSnapshot(NodeId node, bool ok);
 
   // The state machine holds a snapshot through `index` (<= applied): drop

@@ -73,8 +73,8 @@ class ReadOnly {
   // counts as acknowledging every round. 0 when none.
   uint64_t ConfirmedRound(const std::vector<NodeId>& voters, NodeId self) const {
     if (voters.empty()) return 0;
-    std::vector<uint64_t> acked;
-    acked.reserve(voters.size());
+    std::vector<uint64_t>& acked = scratch_;  // no allocation per answer
+    acked.clear();
     for (NodeId v : voters) {
       if (v == self) {
         acked.push_back(last_round_);
@@ -124,6 +124,7 @@ class ReadOnly {
   std::deque<Request> requests_;
   std::deque<std::pair<uint64_t, uint64_t>> rounds_;  // (round, tick sent)
   std::map<NodeId, uint64_t> acks_;                   // newest round each peer acknowledged
+  mutable std::vector<uint64_t> scratch_;
 };
 
 }  // namespace cfs::raft
