@@ -141,6 +141,7 @@ struct MultiRaft::Impl {
     absl::flat_hash_map<std::string, ReadWaiter> reads;  // by context, before their ReadState
     std::multimap<uint64_t, StatusCallback> reads_ready;  // by read index, waiting for apply
     LogIndex dispatched;  // last index handed to the applier
+    proto::HardState hard_state;  // as last given to the WAL
     NodeId reported_leader;
     Term reported_term;
     std::map<uint64_t, std::string> incoming_snapshots;  // received data by snapshot index
@@ -304,23 +305,27 @@ struct MultiRaft::Impl {
     if (work.empty()) return;
 
     // 1. Persist. A vote or an append answer promises what is on disk
-    //    (§3.8), so nothing is sent before the Sync.
-    bool appended = false;
+    //    (§3.8), so nothing is sent before the Sync. The commit index alone
+    //    needs no fdatasync (it is recovered from a quorum, §3.8): a record
+    //    with only a new commit is written and synced with the next batch.
+    bool must_sync = false;
     for (auto& w : work) {
       if (w.rd.snapshot) {
         InstallSnapshot(*w.g, *w.rd.snapshot, w.task);
-        appended = true;
+        must_sync = true;
       }
       if (!w.rd.entries.empty()) {
         CheckStorage(w.g->id, "WAL append", wal->AppendEntries(w.g->id, w.rd.entries));
-        appended = true;
+        must_sync = true;
       }
       if (w.rd.hard_state) {
-        CheckStorage(w.g->id, "WAL hard state", wal->SaveHardState(w.g->id, *w.rd.hard_state));
-        appended = true;
+        const proto::HardState& hs = *w.rd.hard_state;
+        CheckStorage(w.g->id, "WAL hard state", wal->SaveHardState(w.g->id, hs));
+        must_sync |= hs.term() != w.g->hard_state.term() || hs.vote() != w.g->hard_state.vote();
+        w.g->hard_state = hs;
       }
     }
-    if (appended) {
+    if (must_sync) {
       CheckStorage(GroupId(0), "WAL sync", wal->Sync());
       counters.wal_syncs.fetch_add(1, std::memory_order_relaxed);
     }
@@ -897,6 +902,7 @@ struct MultiRaft::Impl {
     // Distinct seeds: identical randomized timeouts would split every vote.
     config.rng_seed = std::random_device{}() ^ (options.node.value() << 32) ^ (id.value() * 0x9e3779b97f4a7c15ULL);
     const LogIndex applied = init.applied;
+    const proto::HardState hard_state = init.hard_state;
     CFS_ASSIGN_OR_RETURN(std::unique_ptr<Raft> core, Raft::Open(config, std::move(init)));
 
     // The membership as of `applied`, for the snapshots the applier takes.
@@ -906,6 +912,7 @@ struct MultiRaft::Impl {
     g->core = std::move(core);
     g->applier = std::move(applier);
     g->dispatched = applied;
+    g->hard_state = hard_state;
     Group& ref = *g;
     groups[id] = std::move(g);
     dirty.insert(id);
