@@ -554,46 +554,6 @@ struct MultiRaft::Impl {
     UpdateStatus(*g);
   }
 
-  // A membership change. A node that joins starts with an empty log and no
-  // membership: the founding voters are not in the log (every founder starts
-  // from them, InitialState.initial_conf), so the joiner must be sent a
-  // snapshot, which carries the membership. Before adding a node that is not
-  // a member, a leader whose log still starts at index 1 therefore
-  // snapshots and compacts past it, then proposes the change.
-  void DoProposeConfChange(GroupId id, proto::ConfChange cc, ProposeCallback done) {
-    Group* g = stopping ? nullptr : Find(id);
-    bool joins = g && g->core->role() == Role::kLeader &&
-                 (cc.type() == proto::CONF_ADD_LEARNER || cc.type() == proto::CONF_ADD_VOTER) &&
-                 g->core->first_index().value() <= 1;
-    if (joins) {
-      const auto& conf = g->core->conf_state();
-      for (uint64_t v : conf.voters()) joins &= v != cc.node_id();
-      for (uint64_t v : conf.learners()) joins &= v != cc.node_id();
-    }
-    if (!joins) {
-      DoPropose(id, cc.SerializeAsString(), std::move(done), true);
-      return;
-    }
-    auto* self = this;
-    auto applier = g->applier;
-    auto shared = std::make_shared<ProposeCallback>(std::move(done));
-    OnStrand(applier, [self, applier, id, cc = std::move(cc), shared] {
-      std::optional<proto::SnapshotMeta> meta = self->TakeSnapshot(*applier);
-      bool posted = self->mailbox->Post([self, id, meta, cc, shared] {
-        if (meta && meta->index() > 1) self->OnSnapshotSaved(id, *meta, std::min(self->options.keep_entries, meta->index() - 1));
-        Group* g = self->stopping ? nullptr : self->Find(id);
-        if (g && g->core->first_index().value() <= 1) {
-          self->OnStrand(g->applier, [shared, id] {
-            (*shared)(Status::Busy(fmt::format("raft group {}: too little applied to snapshot for a joining node", id)));
-          });
-          return;
-        }
-        self->DoPropose(id, cc.SerializeAsString(), std::move(*shared), true);
-      });
-      if (!posted) (*shared)(self->Unavailable());
-    });
-  }
-
   // ---- snapshots between nodes ----
 
   // Ready.snapshot: the core accepted a leader's snapshot. Store it durably
@@ -726,12 +686,15 @@ struct MultiRaft::Impl {
     if (stopping) return;
     Group* g = Find(id);
     if (!g) return;
-    // Data of snapshots the core will not install (older than what is
-    // committed here) is dropped.
-    const uint64_t committed = g->core->committed().value();
-    g->incoming_snapshots.erase(g->incoming_snapshots.begin(), g->incoming_snapshots.upper_bound(committed));
     g->incoming_snapshots[m.snapshot().index()] = std::move(data);
     StepMessage(*g, m);
+    // Keep only the data of the snapshot the core accepted last (it is the
+    // one the next Ready installs, if it has not been installed yet): the
+    // core refused the others, or a newer one replaced them. An older
+    // snapshot arriving after a newer one was accepted in the same round
+    // must not take the newer one's data with it.
+    const uint64_t accepted = g->core->snapshot().index();
+    std::erase_if(g->incoming_snapshots, [accepted](const auto& kv) { return kv.first != accepted; });
   }
 
   // ---- inbound ----
@@ -1084,8 +1047,8 @@ void MultiRaft::Propose(GroupId group, std::string data, std::function<void(Resu
 void MultiRaft::ProposeConfChange(GroupId group, proto::ConfChange change, std::function<void(Status)> done) {
   Impl* impl = impl_.get();
   auto shared = std::make_shared<ProposeCallback>([done = std::move(done)](Result<std::string> r) { done(r.status()); });
-  bool posted = impl->mailbox->Post([impl, group, change = std::move(change), shared]() mutable {
-    impl->DoProposeConfChange(group, std::move(change), std::move(*shared));
+  bool posted = impl->mailbox->Post([impl, group, data = change.SerializeAsString(), shared]() mutable {
+    impl->DoPropose(group, std::move(data), std::move(*shared), true);
   });
   if (!posted) (*shared)(impl->Unavailable());
 }

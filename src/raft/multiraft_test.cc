@@ -25,6 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr auto kDeadline = 30s;
+const GroupId kGroup(7);
 
 // A key-value map: "key=value" sets, the answer is the previous value.
 class KvMachine : public StateMachine {
@@ -277,6 +278,56 @@ class MultiRaftTest : public ::testing::Test {
     return true;
   }
 
+  // Adds a fourth host to kGroup as a learner, then as a voter; it follows
+  // the log.
+  void AddFourthHostAsLearnerThenVoter() {
+    MakeHosts(3);
+    for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
+    StartAll();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(Propose(kGroup, fmt::format("k{}=1", i)).ok());
+
+    Host& fourth = AddHost();
+    AddGroup(fourth, kGroup, {});  // joins empty: the leader adds it
+    Start(fourth);
+
+    auto change = [&](proto::ConfChangeType type) -> Status {
+      Status last = Status::Timeout("no leader");
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        NodeId leader = WaitLeader(kGroup);
+        if (leader.value() == 0) break;
+        proto::ConfChange cc;
+        cc.set_type(type);
+        cc.set_node_id(fourth.id.value());
+        cc.set_context(fourth.address);
+        auto p = std::make_shared<std::promise<Status>>();
+        auto f = p->get_future();
+        HostOf(leader).raft->ProposeConfChange(kGroup, cc, [p](Status s) { p->set_value(s); });
+        if (f.wait_for(10s) != std::future_status::ready) return Status::Timeout("conf change: no answer");
+        last = f.get();
+        if (last.ok()) return last;
+        std::this_thread::sleep_for(50ms);  // Busy while another change applies
+      }
+      return last;
+    };
+
+    ASSERT_TRUE(change(proto::CONF_ADD_LEARNER).ok());
+    ASSERT_TRUE(WaitFor([&] { return fourth.machines[kGroup]->size() == 5; }));
+    EXPECT_TRUE(WaitFor([&] {
+      auto st = fourth.raft->GetStatus(kGroup);
+      return st.ok() && st->conf_state.learners_size() == 1 && st->conf_state.voters_size() == 3;
+    }));
+
+    ASSERT_TRUE(change(proto::CONF_ADD_VOTER).ok());
+    for (auto& h : hosts_) {
+      EXPECT_TRUE(WaitFor([&] {
+        auto s = h->raft->GetStatus(kGroup);
+        return s.ok() && s->conf_state.voters_size() == 4 && s->conf_state.learners_size() == 0;
+      })) << "node " << h->id;
+    }
+    ASSERT_TRUE(Propose(kGroup, "late=1").ok());
+    EXPECT_TRUE(WaitFor([&] { return fourth.machines[kGroup]->Get("late") == "1"; }));
+  }
+
   rpc::Runtime runtime_{2};
   cfs::testing::TempDir tmp_;
   std::vector<std::unique_ptr<Host>> hosts_;
@@ -285,8 +336,6 @@ class MultiRaftTest : public ::testing::Test {
   uint64_t chunk_bytes_ = 1 << 20;
   bool coalesce_ = true;
 };
-
-const GroupId kGroup(7);
 
 TEST_F(MultiRaftTest, ThreeHostsElectALeaderAndReplicateProposals) {
   MakeHosts(3);
@@ -397,6 +446,40 @@ TEST_F(MultiRaftTest, StoppedLeaderIsReplacedAndCatchesUpFromItsWalOnRestart) {
   EXPECT_TRUE(WaitFor([&] { return old.machines[kGroup]->Get("c") == "3"; }));
 }
 
+// Two whole snapshots reach a host in one round: a newer one, then an older
+// one (a deposed leader's, or a reordered retry). The core keeps the newer;
+// the host must keep its data to install it, not drop it with the older.
+TEST_F(MultiRaftTest, OlderSnapshotInTheSameRoundDoesNotDropTheNewerOnesData) {
+  Host& h = AddHost();
+  AddGroup(h, kGroup, {NodeId(1), NodeId(2), NodeId(3)});  // founded with two peers that never answer
+  auto chunk = [&](uint64_t term, uint64_t index, std::string data) {
+    proto::SnapshotChunk c;
+    c.set_group(kGroup.value());
+    c.set_from(2);
+    c.set_to(h.id.value());
+    c.set_offset(0);
+    c.set_last(true);
+    proto::Message* m = c.mutable_message();
+    m->set_type(proto::MSG_SNAPSHOT);
+    m->set_from(2);
+    m->set_to(h.id.value());
+    m->set_term(term);
+    m->mutable_snapshot()->set_index(index);
+    m->mutable_snapshot()->set_term(term);
+    for (uint64_t v : {1, 2, 3}) m->mutable_snapshot()->mutable_conf_state()->add_voters(v);
+    Status s = h.raft->ReceiveSnapshotChunk(c, data);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  };
+  // Posted before Start, so the raft thread steps both in its first round.
+  chunk(5, 100, "new=1\n");
+  chunk(5, 50, "old=1\n");
+  Start(h);
+  ASSERT_TRUE(WaitFor([&] { return h.machines[kGroup]->restores() == 1; }));
+  EXPECT_EQ(h.machines[kGroup]->Get("new"), "1");
+  EXPECT_EQ(h.machines[kGroup]->Get("old"), std::nullopt);
+  EXPECT_TRUE(WaitFor([&] { return h.raft->GetStatus(kGroup)->applied == LogIndex(100); }));
+}
+
 TEST_F(MultiRaftTest, FarBehindHostIsCaughtUpByAChunkedSnapshot) {
   snapshot_entries_ = 20;
   keep_entries_ = 5;
@@ -442,55 +525,22 @@ TEST_F(MultiRaftTest, FarBehindHostIsCaughtUpByAChunkedSnapshot) {
   EXPECT_TRUE(WaitFor([&] { return lagging.machines[kGroup]->size() == 102; }));
 }
 
+// A node that joins replays the log from index 1 (the founding membership
+// is its first entries) when the leader still has it.
 TEST_F(MultiRaftTest, ConfChangeAddsAFourthHostAsLearnerThenVoter) {
-  MakeHosts(3);
-  for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
-  StartAll();
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Propose(kGroup, fmt::format("k{}=1", i)).ok());
+  AddFourthHostAsLearnerThenVoter();
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(hosts_[3]->machines[kGroup]->restores(), 0);
+}
 
-  Host& fourth = AddHost();
-  AddGroup(fourth, kGroup, {});  // joins empty: the leader adds it
-  Start(fourth);
-
-  auto change = [&](proto::ConfChangeType type) -> Status {
-    Status last = Status::Timeout("no leader");
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      NodeId leader = WaitLeader(kGroup);
-      if (leader.value() == 0) break;
-      proto::ConfChange cc;
-      cc.set_type(type);
-      cc.set_node_id(fourth.id.value());
-      cc.set_context(fourth.address);
-      auto p = std::make_shared<std::promise<Status>>();
-      auto f = p->get_future();
-      HostOf(leader).raft->ProposeConfChange(kGroup, cc, [p](Status s) { p->set_value(s); });
-      if (f.wait_for(10s) != std::future_status::ready) return Status::Timeout("conf change: no answer");
-      last = f.get();
-      if (last.ok()) return last;
-      std::this_thread::sleep_for(50ms);  // Busy while another change applies
-    }
-    return last;
-  };
-
-  ASSERT_TRUE(change(proto::CONF_ADD_LEARNER).ok());
-  ASSERT_TRUE(WaitFor([&] { return fourth.machines[kGroup]->size() == 5; }));
-  EXPECT_TRUE(WaitFor([&] {
-    auto st = fourth.raft->GetStatus(kGroup);
-    return st.ok() && st->conf_state.learners_size() == 1 && st->conf_state.voters_size() == 3;
-  }));
-  // It joined by snapshot: the founding membership is not in the log.
-  EXPECT_GE(fourth.machines[kGroup]->restores(), 1);
-
-
-  ASSERT_TRUE(change(proto::CONF_ADD_VOTER).ok());
-  for (auto& h : hosts_) {
-    EXPECT_TRUE(WaitFor([&] {
-      auto s = h->raft->GetStatus(kGroup);
-      return s.ok() && s->conf_state.voters_size() == 4 && s->conf_state.learners_size() == 0;
-    })) << "node " << h->id;
-  }
-  ASSERT_TRUE(Propose(kGroup, "late=1").ok());
-  EXPECT_TRUE(WaitFor([&] { return fourth.machines[kGroup]->Get("late") == "1"; }));
+// When the leader compacted its log, the joining node gets a snapshot.
+TEST_F(MultiRaftTest, JoiningHostGetsASnapshotWhenTheLogIsCompacted) {
+  snapshot_entries_ = 3;
+  keep_entries_ = 1;
+  AddFourthHostAsLearnerThenVoter();
+  if (HasFatalFailure()) return;
+  EXPECT_GE(hosts_[3]->machines[kGroup]->restores(), 1);
+  EXPECT_GE(hosts_[3]->raft->stats().snapshots_installed, 1u);
 }
 
 TEST_F(MultiRaftTest, WalRecoveryAfterRestartPreservesAppliedState) {

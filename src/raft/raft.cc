@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 
 #include <fmt/format.h>
@@ -389,7 +390,9 @@ struct Raft::Impl {
     votes.try_emplace(from, granted);
     size_t yes = 0;
     size_t no = 0;
-    for (const auto& [n, g] : votes) (g ? yes : no)++;
+    for (const auto& [n, g] : votes) {
+      if (IsVoter(n)) (g ? yes : no)++;  // the membership may have changed since
+    }
     if (yes >= Quorum()) {
       if (role == Role::kPreCandidate) {
         Campaign(CampaignKind::kElection);
@@ -883,6 +886,7 @@ struct Raft::Impl {
     snapshot = meta;
     unstable_snapshot = meta;
     LoadConfState(meta.conf_state());
+    conf_snapshot_index = index;
     return true;
   }
 
@@ -1026,6 +1030,14 @@ struct Raft::Impl {
   std::optional<proto::SnapshotMeta> unstable_snapshot;
   // Handed out in a Ready, not yet Advanced: 0 when none.
   LogIndex snapshot_in_flight;
+
+  // Indexes of conf-change entries handed out in committed_entries whose
+  // ApplyConfChange has not come yet, in order; and the index of the last
+  // snapshot whose membership replaced the configuration. A change at or
+  // below it is already part of that membership (a snapshot installed
+  // between GetReady and the host applying the Ready).
+  std::deque<LogIndex> conf_changes_handed_out;
+  LogIndex conf_snapshot_index;
 
   std::vector<NodeId> voters;    // sorted
   std::vector<NodeId> learners;  // sorted, disjoint from voters
@@ -1189,6 +1201,15 @@ Result<Raft::Proposed> Raft::ProposeConfChange(const proto::ConfChange& change) 
     return Status::Busy(fmt::format("raft {}: membership change at {} not yet applied (applied {})", r.id,
                                     r.pending_conf_index, r.log.applied()));
   }
+  // §4.2.1: a learner becomes a voter only once it has caught up.
+  if (change.type() == proto::CONF_ADD_VOTER) {
+    auto it = r.prs.find(NodeId(change.node_id()));
+    if (it != r.prs.end() && it->second.is_learner &&
+        it->second.match.value() + r.cfg.max_learner_lag < r.log.committed().value()) {
+      return Status::Busy(fmt::format("raft {}: learner {} has not caught up (match {}, commit {})", r.id,
+                                      change.node_id(), it->second.match, r.log.committed()));
+    }
+  }
   proto::Entry e;
   e.set_type(proto::ENTRY_CONF_CHANGE);
   e.set_data(change.SerializeAsString());
@@ -1200,6 +1221,11 @@ Result<Raft::Proposed> Raft::ProposeConfChange(const proto::ConfChange& change) 
 
 proto::ConfState Raft::ApplyConfChange(const proto::ConfChange& change) {
   Impl& r = *impl_;
+  if (!r.conf_changes_handed_out.empty()) {
+    const LogIndex index = r.conf_changes_handed_out.front();
+    r.conf_changes_handed_out.pop_front();
+    if (index <= r.conf_snapshot_index) return r.conf_state;  // superseded by a snapshot
+  }
   if (!r.ChangeMembership(change)) return r.conf_state;
   if (r.role == Role::kLeader) {
     if (!r.IsVoter(r.id)) {
@@ -1342,6 +1368,9 @@ Ready Raft::GetReady() {
   rd.messages = std::move(r.msgs);
   r.msgs.clear();
   r.log.TakeCommitted(r.cfg.max_committed_bytes_per_ready, &rd.committed_entries);
+  for (const proto::Entry& e : rd.committed_entries) {
+    if (e.type() == proto::ENTRY_CONF_CHANGE) r.conf_changes_handed_out.push_back(LogIndex(e.index()));
+  }
   rd.read_states = std::move(r.read_states);
   r.read_states.clear();
   return rd;

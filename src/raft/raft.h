@@ -60,6 +60,11 @@ struct Config {
   // with a long unapplied log does not hand it all out at once.
   uint64_t max_committed_bytes_per_ready = 64 << 20;
   uint64_t rng_seed = 0;             // randomized timeouts; same seed, same run
+  // §4.2.1: a learner is promoted to voter only once it has caught up: its
+  // log within this many entries of the leader's commit index. Until then
+  // ProposeConfChange(CONF_ADD_VOTER) answers Busy, so a new voter cannot
+  // stall commits while it fetches the log.
+  uint64_t max_learner_lag = 100;
 };
 
 // What a group restarts from: what the host persisted.
@@ -130,12 +135,17 @@ class Raft {
   Result<Proposed> Propose(std::string data);
 
   // One membership change at a time (§4.1): Busy while one is uncommitted
-  // or unapplied. Adding a node as a voter that is neither a learner nor
-  // caught up is allowed but the host should add learners first (§4.2.1).
+  // or unapplied. A learner is promoted (CONF_ADD_VOTER) only once its log
+  // is within Config::max_learner_lag entries of the commit index, else
+  // Busy (§4.2.1). Adding a node that is not a member straight as a voter
+  // is allowed, but the host should add it as a learner first.
   Result<Proposed> ProposeConfChange(const proto::ConfChange& change);
 
-  // The host calls this when it applies a committed ENTRY_CONF_CHANGE;
-  // returns the new membership (to store in the next snapshot).
+  // The host calls this when it applies a committed ENTRY_CONF_CHANGE, for
+  // every one handed out in Ready.committed_entries, in order; returns the
+  // new membership (to store in the next snapshot). A change handed out
+  // before a newer snapshot was installed (a Step between GetReady and
+  // Advance) is already part of that snapshot's membership and is ignored.
   proto::ConfState ApplyConfChange(const proto::ConfChange& change);
 
   // Requests a linearizable read; a ReadState with `context` arrives in a

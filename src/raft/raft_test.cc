@@ -383,6 +383,8 @@ const proto::Message* FindMessage(const std::vector<proto::Message>& msgs, proto
   }
   return nullptr;
 }
+// The answer points into `msgs`: a temporary would leave it dangling.
+const proto::Message* FindMessage(std::vector<proto::Message>&&, proto::MessageType, uint64_t = 0) = delete;
 
 proto::Message Append(uint64_t from, uint64_t to, uint64_t term, uint64_t prev_index, uint64_t prev_term,
                       std::vector<std::pair<uint64_t, uint64_t>> entries, uint64_t commit = 0) {
@@ -488,13 +490,15 @@ TEST(RaftElectionTest, VoterGrantsAtMostOneVotePerTerm) {
   EXPECT_EQ(rd.hard_state->vote(), 1u);
 
   ASSERT_TRUE(r->Step(VoteRequest(2, 3, 2, 0, 0)).ok());
-  resp = FindMessage(DrainMessages(*r), proto::MSG_VOTE_RESP, 2);
+  std::vector<proto::Message> msgs = DrainMessages(*r);
+  resp = FindMessage(msgs, proto::MSG_VOTE_RESP, 2);
   ASSERT_NE(resp, nullptr);
   EXPECT_TRUE(resp->reject());
 
   // The same candidate asking again (a lost answer) gets the vote again.
   ASSERT_TRUE(r->Step(VoteRequest(1, 3, 2, 0, 0)).ok());
-  resp = FindMessage(DrainMessages(*r), proto::MSG_VOTE_RESP, 1);
+  msgs = DrainMessages(*r);
+  resp = FindMessage(msgs, proto::MSG_VOTE_RESP, 1);
   ASSERT_NE(resp, nullptr);
   EXPECT_FALSE(resp->reject());
 }
@@ -508,7 +512,8 @@ TEST(RaftElectionTest, VoteSurvivesRestartSoNoSecondVoteInTheSameTerm) {
   c.Restart(3);
   EXPECT_EQ(c[3].term(), Term(5));
   ASSERT_TRUE(c[3].Step(VoteRequest(2, 3, 5, 0, 0)).ok());
-  const proto::Message* resp = FindMessage(c.HandleReady(3, false), proto::MSG_VOTE_RESP, 2);
+  const std::vector<proto::Message> msgs = c.HandleReady(3, false);
+  const proto::Message* resp = FindMessage(msgs, proto::MSG_VOTE_RESP, 2);
   ASSERT_NE(resp, nullptr);
   EXPECT_TRUE(resp->reject());
 }
@@ -533,7 +538,8 @@ TEST(RaftElectionTest, VoterGrantsOnlyCandidatesWithLogAtLeastAsUpToDate) {
   for (const Case& k : cases) {
     auto r = OpenCore(2, {1, 2, 2}, 2);
     ASSERT_TRUE(r->Step(VoteRequest(1, 2, 3, k.last_index, k.last_term)).ok());
-    const proto::Message* resp = FindMessage(DrainMessages(*r), proto::MSG_VOTE_RESP, 1);
+    const std::vector<proto::Message> msgs = DrainMessages(*r);
+    const proto::Message* resp = FindMessage(msgs, proto::MSG_VOTE_RESP, 1);
     ASSERT_NE(resp, nullptr);
     EXPECT_EQ(!resp->reject(), k.granted) << "candidate last (" << k.last_index << ", " << k.last_term << ")";
   }
@@ -684,13 +690,15 @@ TEST(RaftPreVoteTest, FollowerHearingFromLeaderIgnoresVoteRequests) {
   c.Elect(1);
   ASSERT_TRUE(c[2].Step(VoteRequest(3, 2, 5, 100, 1)).ok());
   EXPECT_EQ(c[2].term(), Term(1));
-  EXPECT_EQ(FindMessage(c.HandleReady(2, false), proto::MSG_VOTE_RESP), nullptr);
+  const std::vector<proto::Message> msgs = c.HandleReady(2, false);
+  EXPECT_EQ(FindMessage(msgs, proto::MSG_VOTE_RESP), nullptr);
 
   c.Isolate(2);
   c.TickAll(kElection);  // node 2 hears nothing for an election timeout
   ASSERT_TRUE(c[2].Step(VoteRequest(3, 2, 5, 100, 1)).ok());
   EXPECT_EQ(c[2].term(), Term(5));
-  const proto::Message* resp = FindMessage(c.HandleReady(2, false), proto::MSG_VOTE_RESP, 3);
+  const std::vector<proto::Message> later = c.HandleReady(2, false);
+  const proto::Message* resp = FindMessage(later, proto::MSG_VOTE_RESP, 3);
   ASSERT_NE(resp, nullptr);
   EXPECT_FALSE(resp->reject());
 }
@@ -699,7 +707,8 @@ TEST(RaftPreVoteTest, FollowerHearingFromLeaderIgnoresPreVotes) {
   Cluster c(WithVoters(3));
   c.Elect(1);
   ASSERT_TRUE(c[2].Step(VoteRequest(3, 2, 2, 100, 1, /*pre=*/true)).ok());
-  EXPECT_EQ(FindMessage(c.HandleReady(2, false), proto::MSG_PRE_VOTE_RESP), nullptr);
+  const std::vector<proto::Message> msgs = c.HandleReady(2, false);
+  EXPECT_EQ(FindMessage(msgs, proto::MSG_PRE_VOTE_RESP), nullptr);
 }
 
 // A pre-candidate whose term is behind learns the newer term from the
@@ -708,7 +717,8 @@ TEST(RaftPreVoteTest, PreVoteFromBehindIsRejectedWithVoterTerm) {
   auto r = OpenCore(2, {1}, 5);
   Drain(*r);
   ASSERT_TRUE(r->Step(VoteRequest(1, 2, 3, 1, 1, /*pre=*/true)).ok());
-  const proto::Message* resp = FindMessage(DrainMessages(*r), proto::MSG_PRE_VOTE_RESP, 1);
+  const std::vector<proto::Message> msgs = DrainMessages(*r);
+  const proto::Message* resp = FindMessage(msgs, proto::MSG_PRE_VOTE_RESP, 1);
   ASSERT_NE(resp, nullptr);
   EXPECT_TRUE(resp->reject());
   EXPECT_EQ(resp->term(), 5u);
@@ -857,7 +867,8 @@ TEST(RaftReplicationTest, FollowerRejectsAppendWhosePreviousTermDiffers) {
   auto r = OpenCore(2, {1, 1, 1}, 2);
   Drain(*r);
   ASSERT_TRUE(r->Step(Append(1, 2, 3, 3, 2, {{4, 3}})).ok());
-  const proto::Message* resp = FindMessage(DrainMessages(*r), proto::MSG_APPEND_RESP, 1);
+  const std::vector<proto::Message> msgs = DrainMessages(*r);
+  const proto::Message* resp = FindMessage(msgs, proto::MSG_APPEND_RESP, 1);
   ASSERT_NE(resp, nullptr);
   EXPECT_TRUE(resp->reject());
   EXPECT_EQ(r->last_index(), LogIndex(3));
@@ -1484,6 +1495,29 @@ TEST(RaftMembershipTest, AddVoterPromotesLearnerWhichThenCounts) {
   EXPECT_EQ(c[1].committed(), p.index);
 }
 
+// §4.2.1: a learner that has not caught up is not promoted; once it has,
+// it is.
+TEST(RaftMembershipTest, LearnerIsPromotedOnlyOnceCaughtUp) {
+  Cluster c(WithVoters(2));
+  c.Elect(1);
+  c.AddEmptyNode(3);
+  ProposeChange(c, 1, proto::CONF_ADD_LEARNER, 3);
+  c.Stabilize();
+  c.Isolate(3);
+  for (int i = 0; i < 150; ++i) c.Propose(1, "x");
+  c.Stabilize();
+  Result<Raft::Proposed> early = c[1].ProposeConfChange(Change(proto::CONF_ADD_VOTER, 3));
+  EXPECT_TRUE(early.status().Is(Code::kBusy)) << early.status().ToString();
+  EXPECT_EQ(c[1].conf_state().learners_size(), 1);
+  c.Heal();
+  c.TickAll(2);  // a heartbeat round finds the learner again
+  c.Stabilize();
+  ProposeChange(c, 1, proto::CONF_ADD_VOTER, 3);
+  c.Stabilize();
+  EXPECT_EQ(c[1].conf_state().voters_size(), 3);
+  EXPECT_EQ(c[1].conf_state().learners_size(), 0);
+}
+
 TEST(RaftMembershipTest, RemovedLeaderStepsDownOnceChangeIsApplied) {
   Cluster c(WithVoters(3));
   c.Elect(1);
@@ -1556,6 +1590,35 @@ TEST(RaftMembershipTest, FirstLeaderRecordsFoundingMembershipForJoiners) {
   c.Isolate(4);
   c.Tick(4, 5 * kElection);
   EXPECT_NE(c[4].role(), Role::kLeader);
+}
+
+// A Step between GetReady and Advance installs a snapshot newer than a
+// conf change the host is about to apply: the snapshot's membership wins.
+TEST(RaftMembershipTest, ChangeAppliedAfterNewerSnapshotInstalledIsIgnored) {
+  auto r = OpenCore(2, {}, 1);
+  Drain(*r);
+  proto::Message app = Append(1, 2, 1, 0, 0, {{1, 1}}, /*commit=*/1);
+  app.mutable_entries(0)->set_type(proto::ENTRY_CONF_CHANGE);
+  app.mutable_entries(0)->set_data(Change(proto::CONF_ADD_LEARNER, 4).SerializeAsString());
+  ASSERT_TRUE(r->Step(app).ok());
+  Ready rd = r->GetReady();
+  ASSERT_EQ(rd.committed_entries.size(), 1u);
+  proto::Message snap = Msg(proto::MSG_SNAPSHOT, 1, 2, 1);
+  snap.mutable_snapshot()->set_index(20);
+  snap.mutable_snapshot()->set_term(1);
+  *snap.mutable_snapshot()->mutable_conf_state() = Voters({1, 2, 3});
+  ASSERT_TRUE(r->Step(snap).ok());
+  // The host now applies the first Ready's entry.
+  proto::ConfState cs = r->ApplyConfChange(Change(proto::CONF_ADD_LEARNER, 4));
+  EXPECT_EQ(cs.learners_size(), 0);
+  EXPECT_EQ(cs.voters_size(), 3);
+  r->Advance(rd);
+  Ready rd2 = r->GetReady();
+  ASSERT_TRUE(rd2.snapshot);
+  r->Advance(rd2);
+  EXPECT_EQ(r->applied(), LogIndex(20));
+  // Later changes apply normally.
+  EXPECT_EQ(r->ApplyConfChange(Change(proto::CONF_ADD_LEARNER, 4)).learners_size(), 1);
 }
 
 TEST(RaftMembershipTest, MembershipIsRestoredOnRestart) {

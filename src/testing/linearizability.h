@@ -18,6 +18,10 @@
 //   Cas(k, e, v) -> ok  if value == e (nullopt: absent) then value := v, ok
 //   Get(k) -> v         v == value (nullopt: absent)
 //
+// Pending writes whose value no completed read returned are left out of the
+// search (they can always be linearized last; see linearizability.cc), unless
+// the key has a Cas.
+//
 // Thread-safety: CheckLinearizability is a pure function.
 #pragma once
 

@@ -241,6 +241,51 @@ TEST(LinearizabilityTest, PendingCasMayOrMayNotApply) {
   EXPECT_TRUE(Linearizable(h));
 }
 
+TEST(LinearizabilityTest, ManyUnreadPendingWritesDoNotBlowUpTheSearch) {
+  // Timed-out writes that took effect but were overwritten before any read:
+  // each may go anywhere after its invoke; the search must not try them all.
+  std::vector<KvOperation> h;
+  int64_t t = 0;
+  for (int i = 0; i < 40; ++i) {
+    h.push_back(Put(1, "x", "p" + std::to_string(i) + ";", t, kPending));
+    h.push_back(Put(2, "x", "v" + std::to_string(i) + ";", t + 1, t + 3));
+    h.push_back(Get(3, "x", "v" + std::to_string(i) + ";", t + 4, t + 5));
+    t += 10;
+  }
+  CheckOptions options;
+  options.max_steps = 100'000;
+  CheckResult r = CheckLinearizability(h, options);
+  EXPECT_TRUE(r.ok()) << r.description;
+  EXPECT_LT(r.steps, 1'000u);
+}
+
+TEST(LinearizabilityTest, PendingWriteSeenInsideAnAppendedValueIsKept) {
+  // The pending Put is observed as the prefix of a later read: it must take
+  // effect before the Append, and a read of the Append alone is then stale.
+  std::vector<KvOperation> h = {
+      Put(1, "x", "w;", 0, kPending),
+      Append(2, "x", "a;", 5, 6),
+      Get(3, "x", "w;a;", 7, 8),
+  };
+  EXPECT_TRUE(Linearizable(h));
+  h.push_back(Get(3, "x", "a;", 9, 10));
+  EXPECT_FALSE(Linearizable(h));
+}
+
+TEST(LinearizabilityTest, PendingWriteMayExplainAFailedCas) {
+  // Without the pending Put the Cas would have succeeded: with Cas on the
+  // key nothing is left out of the search.
+  EXPECT_TRUE(Linearizable({
+      Put(1, "x", "a", 0, 1),
+      Put(2, "x", "w", 2, kPending),
+      Cas(3, "x", "a", "b", false, 5, 6),
+  }));
+  EXPECT_FALSE(Linearizable({
+      Put(1, "x", "a", 0, 1),
+      Cas(3, "x", "a", "b", false, 5, 6),
+  }));
+}
+
 // --- Bounded work ------------------------------------------------------------
 
 TEST(LinearizabilityTest, SearchPastItsBoundAnswersUnknown) {

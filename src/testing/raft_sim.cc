@@ -1714,7 +1714,11 @@ struct RaftSim::Impl {
     if (r.outcome == CheckResult::Outcome::kNotLinearizable) {
       Fail("client history not linearizable: " + r.description);
     } else if (r.outcome == CheckResult::Outcome::kUnknown) {
-      Fail("linearizability check inconclusive: " + r.description);
+      std::string ops;
+      for (size_t i = 0; i < r.operations.size() && i < 300; ++i) {
+        ops += fmt::format("    #{} {}\n", r.operations[i], DescribeOperation(h[r.operations[i]]));
+      }
+      Fail(fmt::format("linearizability check inconclusive: {}\n  operations on the key:\n{}", r.description, ops));
     }
   }
 
