@@ -23,6 +23,8 @@ std::string_view CodeName(Code code) {
     case Code::kNotSupported: return "NotSupported";
     case Code::kIOError: return "IOError";
     case Code::kCorruption: return "Corruption";
+    case Code::kNoAttribute: return "NoAttribute";
+    case Code::kTooManyLinks: return "TooManyLinks";
     case Code::kNotLeader: return "NotLeader";
     case Code::kUnavailable: return "Unavailable";
     case Code::kTimeout: return "Timeout";
@@ -50,6 +52,8 @@ int ToErrno(Code code) {
     case Code::kTooLarge: return EFBIG;
     case Code::kReadOnly: return EROFS;
     case Code::kNotSupported: return EOPNOTSUPP;
+    case Code::kNoAttribute: return ENODATA;
+    case Code::kTooManyLinks: return EMLINK;
     case Code::kNotLeader: return EAGAIN;
     case Code::kUnavailable: return EAGAIN;
     case Code::kTimeout: return ETIMEDOUT;

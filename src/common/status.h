@@ -34,6 +34,8 @@ enum class Code : uint8_t {
   kNotSupported,      // EOPNOTSUPP
   kIOError,           // EIO
   kCorruption,        // EIO (data failed a check)
+  kNoAttribute,       // ENODATA: no such extended attribute
+  kTooManyLinks,      // EMLINK
   // Cluster meaning.
   kNotLeader,    // EAGAIN to a file-system caller; carries the leader hint
   kUnavailable,  // EAGAIN
@@ -73,6 +75,7 @@ class [[nodiscard]] Status {
   static Status NotSupported(std::string msg) { return {Code::kNotSupported, std::move(msg)}; }
   static Status IOError(std::string msg) { return {Code::kIOError, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
+  static Status NoAttribute(std::string msg) { return {Code::kNoAttribute, std::move(msg)}; }
   static Status NotLeader(std::string msg, std::string leader) {
     return {Code::kNotLeader, std::move(msg), std::move(leader)};
   }

@@ -39,6 +39,8 @@ const std::map<Code, int>& ExpectedErrno() {
       {Code::kNotSupported, EOPNOTSUPP},
       {Code::kIOError, EIO},
       {Code::kCorruption, EIO},
+      {Code::kNoAttribute, ENODATA},
+      {Code::kTooManyLinks, EMLINK},
       {Code::kNotLeader, EAGAIN},
       {Code::kUnavailable, EAGAIN},
       {Code::kTimeout, ETIMEDOUT},

@@ -1,0 +1,40 @@
+// AppendExtents: newly written data enters the file's visible extents
+// (overlaying what it covers); needles left without a visible extent go
+// to the deletion queue.
+#include <fmt/format.h>
+
+#include "metanode/extents.h"
+#include "metanode/partition.h"
+
+namespace cfs::metanode {
+
+Status Partition::DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaResponse* out) {
+  const InodeId id(op.inode());
+  CFS_ASSIGN_OR_RETURN(Inode * n, FindInode(id));
+  if (n->is_dir()) return Status(Code::kIsDirectory, fmt::format("inode {} is a directory", id));
+  if (!n->is_regular()) return Status::InvalidArgument(fmt::format("inode {} is not a regular file", id));
+  if (op.size() > kMaxFileSize) return Status::TooLarge(fmt::format("size {} past the largest file size", op.size()));
+  std::vector<Extent> incoming;
+  incoming.reserve(static_cast<size_t>(op.extents_size()));
+  uint64_t size = std::max(n->size, op.size());
+  for (const proto::Extent& pe : op.extents()) {
+    Extent e = ExtentFromProto(pe);
+    CFS_RETURN_IF_ERROR(ValidateExtent(e).WithContext(fmt::format("inode {}", id)));
+    size = std::max(size, e.end());
+    incoming.push_back(e);
+  }
+  std::vector<Extent>& extents = n->Extra().extents;
+  if (extents.size() + incoming.size() > kMaxExtentsPerInode) {
+    return Status::TooLarge(fmt::format("inode {}: {} extents (at most {}): rewrite the file to merge them", id,
+                                        extents.size() + incoming.size(), kMaxExtentsPerInode));
+  }
+  std::vector<Extent> dropped;
+  for (const Extent& e : incoming) OverlayExtent(&extents, e, &dropped);
+  QueueDeletions(dropped);
+  SetSize(*n, size);
+  n->mtime_ns = n->ctime_ns = now_ns_;
+  InodeToAttr(id, *n, out->mutable_attr());
+  return Status::OK();
+}
+
+}  // namespace cfs::metanode

@@ -1,0 +1,75 @@
+#include "metanode/partition_test_util.h"
+
+namespace cfs::metanode {
+namespace {
+
+using testing::PartitionTest;
+
+using AppendExtentsTest = PartitionTest;
+
+TEST_F(AppendExtentsTest, WritesGrowTheFileAndOverwritesQueueHiddenNeedles) {
+  const uint64_t f = File(1, "f");
+  now_ += 4;
+  proto::MetaResponse r = Append(f, 0, 4096, 1);
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  EXPECT_EQ(r.attr().size(), 4096u);
+  EXPECT_EQ(r.attr().mtime_ns(), now_);
+  EXPECT_EQ(r.attr().blocks(), 8u);
+  Append(f, 4096, 4096, 2);
+  Append(f, 0, 8192, 3);  // rewrites both
+  auto extents = *p_->GetExtents(InodeId(f));
+  ASSERT_EQ(extents.size(), 1u);
+  EXPECT_EQ(extents[0].needle_id, 3u);
+  auto pending = p_->PendingDeletions(10);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].extent().needle_id(), 1u);
+  EXPECT_EQ(pending[1].extent().needle_id(), 2u);
+  EXPECT_LT(pending[0].seq(), pending[1].seq());
+  // The datanodes deleted the first: the queue moves on.
+  Run([&](proto::MetaCommand& c) { c.mutable_deletion_done()->set_through(pending[0].seq()); });
+  ASSERT_EQ(p_->PendingDeletions(10).size(), 1u);
+  EXPECT_EQ(p_->PendingDeletions(10)[0].extent().needle_id(), 2u);
+}
+
+TEST_F(AppendExtentsTest, SizeMayBeSetPastTheLastExtent) {
+  const uint64_t f = File(1, "f");
+  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
+    auto* op = c.mutable_append_extents();
+    op->set_inode(f);
+    op->set_size(10'000);
+  });
+  EXPECT_EQ(r.attr().size(), 10'000u);
+  r = Append(f, 0, 10, 4);
+  EXPECT_EQ(r.attr().size(), 10'000u) << "a write inside the file does not shrink it";
+}
+
+TEST_F(AppendExtentsTest, BadExtentsAndNonFilesAreRefusedAndChangeNothing) {
+  const uint64_t f = File(1, "f");
+  Append(f, 0, 10, 1);
+  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
+    auto* op = c.mutable_append_extents();
+    op->set_inode(f);
+    auto* good = op->add_extents();
+    good->set_file_offset(0);
+    good->set_length(10);
+    good->set_block_group(1);
+    good->set_needle_id(2);
+    good->set_needle_size(10);
+    auto* bad = op->add_extents();
+    bad->set_file_offset(10);
+    bad->set_length(10);
+    bad->set_block_group(1);
+    bad->set_needle_id(3);
+    bad->set_needle_size(5);  // shorter than the extent
+  });
+  EXPECT_EQ(CodeOf(r), Code::kInvalidArgument);
+  EXPECT_NE(r.message().find(fmt::format("inode {}", f)), std::string::npos) << r.message();
+  auto extents = *p_->GetExtents(InodeId(f));
+  ASSERT_EQ(extents.size(), 1u);
+  EXPECT_EQ(extents[0].needle_id, 1u);
+  EXPECT_EQ(CodeOf(Append(Dir(1, "d"), 0, 10, 9)), Code::kIsDirectory);
+  EXPECT_EQ(CodeOf(Append(999, 0, 10, 9)), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace cfs::metanode

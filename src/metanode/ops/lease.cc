@@ -1,0 +1,71 @@
+// Lifetimes: open-file leases (an unlinked file stays readable while open
+// and is freed after its last release, or when its leases expire), orphan
+// reclamation, and the deletion queue's progress.
+#include <fmt/format.h>
+
+#include "metanode/partition.h"
+
+namespace cfs::metanode {
+
+Status Partition::DoOpen(const proto::OpenOp& op, proto::MetaResponse* out) {
+  const InodeId id(op.inode());
+  CFS_ASSIGN_OR_RETURN(Inode * n, FindInode(id));
+  if (n->nlink == 0 && !HasLease(id)) return Status::NotFound(fmt::format("inode {} was unlinked", id));
+  leases_[id][client_id_] = now_ns_ + options_.lease_ttl.count();
+  InodeToAttr(id, *n, out->mutable_attr());
+  return Status::OK();
+}
+
+Status Partition::DoRelease(const proto::ReleaseOp& op) {
+  const InodeId id(op.inode());
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return Status::OK();  // a retry, or the lease expired
+  it->second.erase(client_id_);
+  if (!it->second.empty()) return Status::OK();
+  leases_.erase(it);
+  auto ni = inodes_.find(id);
+  if (ni != inodes_.end() && ni->second.nlink == 0) FreeInode(ni);
+  return Status::OK();
+}
+
+Status Partition::DoRenewLeases() {
+  for (auto& [id, holders] : leases_) {
+    auto h = holders.find(client_id_);
+    if (h != holders.end()) h->second = now_ns_ + options_.lease_ttl.count();
+  }
+  return Status::OK();
+}
+
+Status Partition::DoExpire() {
+  std::vector<InodeId> released;
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    std::erase_if(it->second, [&](const auto& kv) { return kv.second <= now_ns_; });
+    if (it->second.empty()) {
+      released.push_back(it->first);
+      it = leases_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (InodeId id : released) {
+    auto ni = inodes_.find(id);
+    if (ni != inodes_.end() && ni->second.nlink == 0) FreeInode(ni);
+  }
+  ForgetIdleClients();
+  return Status::OK();
+}
+
+Status Partition::DoReclaimOrphan(const proto::ReclaimOrphanOp& op) {
+  const InodeId id(op.inode());
+  if (!orphans_.contains(id)) return Status::OK();  // confirmed meanwhile
+  if (HasLease(id)) return Status::Busy(fmt::format("orphan inode {} is open", id));
+  FreeInode(inodes_.find(id));
+  return Status::OK();
+}
+
+Status Partition::DoDeletionDone(const proto::DeletionDoneOp& op) {
+  while (!deletions_.empty() && deletions_.front().seq() <= op.through()) deletions_.pop_front();
+  return Status::OK();
+}
+
+}  // namespace cfs::metanode

@@ -1,0 +1,87 @@
+#include "metanode/partition_test_util.h"
+
+namespace cfs::metanode {
+namespace {
+
+using testing::PartitionTest;
+
+class LeaseTest : public PartitionTest {
+ protected:
+  proto::MetaResponse Open(uint64_t ino) { return Run([&](proto::MetaCommand& c) { c.mutable_open()->set_inode(ino); }); }
+  proto::MetaResponse Release(uint64_t ino) {
+    return Run([&](proto::MetaCommand& c) { c.mutable_release()->set_inode(ino); });
+  }
+  proto::MetaResponse Expire() { return Run([&](proto::MetaCommand& c) { c.mutable_expire(); }); }
+};
+
+TEST_F(LeaseTest, UnlinkedOpenFileStaysReadableAndIsFreedAtTheLastRelease) {
+  const uint64_t f = File(1, "f");
+  Append(f, 0, 10, 8);
+  ASSERT_EQ(Open(f).code(), 0u);
+  client_ = 43;
+  ASSERT_EQ(Open(f).code(), 0u);
+  ASSERT_EQ(Unlink(1, "f").code(), 0u);
+  EXPECT_EQ(Find(1, "f"), 0u);
+  ASSERT_TRUE(Exists(f));
+  EXPECT_EQ(Attr(f).nlink(), 0u);
+  EXPECT_EQ(p_->GetExtents(InodeId(f))->size(), 1u) << "its data is still readable";
+  EXPECT_TRUE(p_->PendingDeletions(10).empty());
+  Release(f);
+  EXPECT_TRUE(Exists(f)) << "client 42 still has it open";
+  client_ = 42;
+  Release(f);
+  EXPECT_FALSE(Exists(f));
+  EXPECT_EQ(p_->PendingDeletions(10).size(), 1u);
+  EXPECT_EQ(Release(f).code(), 0u) << "a repeated release is harmless";
+}
+
+TEST_F(LeaseTest, LeaseOfADeadClientExpiresAndFreesTheUnlinkedFile) {
+  const uint64_t f = File(1, "f");
+  Open(f);
+  Unlink(1, "f");
+  const int64_t ttl = Options().lease_ttl.count();
+  now_ += ttl - 1;
+  Expire();
+  EXPECT_TRUE(Exists(f));
+  now_ += 1;
+  Expire();
+  EXPECT_FALSE(Exists(f));
+}
+
+TEST_F(LeaseTest, RenewedLeaseOutlivesItsFirstTerm) {
+  const uint64_t f = File(1, "f");
+  Open(f);
+  Unlink(1, "f");
+  const int64_t ttl = Options().lease_ttl.count();
+  now_ += ttl / 2;
+  Run([&](proto::MetaCommand& c) { c.mutable_renew_leases(); });
+  now_ += ttl / 2 + 1;
+  Expire();
+  EXPECT_TRUE(Exists(f));
+  Release(f);
+  EXPECT_FALSE(Exists(f));
+}
+
+TEST_F(LeaseTest, OpenOfAnUnlinkedFileWithoutLeaseIsNotFound) {
+  EXPECT_EQ(CodeOf(Open(999)), Code::kNotFound);
+  const uint64_t f = File(1, "f");
+  ASSERT_EQ(Open(f).code(), 0u);
+  Release(f);
+  EXPECT_TRUE(Exists(f)) << "still linked";
+}
+
+TEST_F(LeaseTest, OpenOrphanIsNotReclaimed) {
+  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
+    auto* op = c.mutable_create_inode();
+    op->set_mode(S_IFREG | 0644);
+    op->set_parent(7'000'000);
+    op->set_name("x");
+  });
+  const uint64_t ino = r.attr().inode();
+  Open(ino);
+  EXPECT_EQ(CodeOf(Run([&](proto::MetaCommand& c) { c.mutable_reclaim_orphan()->set_inode(ino); })), Code::kBusy);
+  EXPECT_TRUE(Exists(ino));
+}
+
+}  // namespace
+}  // namespace cfs::metanode

@@ -1,0 +1,217 @@
+// Partition: one meta partition's state machine (DESIGN.md section 2 and
+// the seed 004_*): the inodes of the id range [start, end] and the dentries
+// whose parent is in that range, in two in-memory B-trees, changed only by
+// MetaCommands applied in log order.
+//
+// - Inode tree: id -> Inode. Dentry tree: (parent, name) -> (child, type),
+//   so a directory listing is one range scan.
+// - Every command is deterministic: its time is the proposer's
+//   (MetaCommand.now_ns, never earlier than the last command's), and every
+//   error is part of the answer (MetaResponse.code), so every replica holds
+//   the same trees and gives the same answers at the same index.
+// - Retries: a command with a client id and seq > 0 is applied once; a
+//   retry gets the first answer again. Each client's latest answers are
+//   kept (answers_per_client); a retry of an older seq than those is
+//   refused with Aborted, never applied twice.
+// - Operations on one partition are atomic (one entry). An operation whose
+//   inodes live in other partitions does its part here and names the
+//   follow-up the client owes the other partition (MetaResponse).
+// - Data: needles no visible extent refers to any more (overwrite,
+//   truncate, freed inode) go to the deletion queue, which the leader drains
+//   against the datanodes (DeletionDoneOp); nothing referenced is queued.
+// - Lifetimes: an inode whose link count reaches 0 is freed at once unless
+//   an open-file lease holds it; then at the last release or when the lease
+//   expires (ExpireOp). An inode created for a dentry in another partition
+//   is an orphan until ConfirmLinkOp; past orphan_grace the leader checks
+//   the dentry and reclaims it (ReclaimOrphanOp) if there is none.
+//
+// The operations are in ops/ (one file per family); snapshots in
+// partition_snapshot.cc.
+//
+// Thread-safety: none. The Raft host calls Apply, Snapshot and Restore on
+// the group's apply strand, and the service runs reads there too (after a
+// ReadIndex), so no lock is needed. stats() may be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <absl/container/btree_map.h>
+#include <absl/container/flat_hash_map.h>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "metanode/dentry.h"
+#include "metanode/inode.h"
+#include "proto/metanode.pb.h"
+#include "raft/state_machine.h"
+
+namespace cfs::metanode {
+
+inline constexpr InodeId kRootInode(1);
+inline constexpr size_t kMaxNameBytes = 255;
+inline constexpr size_t kMaxSymlinkBytes = 4096;
+inline constexpr size_t kMaxXattrNameBytes = 255;
+inline constexpr size_t kMaxXattrValueBytes = 64 * 1024;
+inline constexpr size_t kMaxXattrBytesPerInode = 256 * 1024;
+inline constexpr size_t kMaxExtentsPerInode = 1 << 20;
+
+struct PartitionOptions {
+  PartitionId id;
+  VolumeId volume;
+  InodeId start;  // the inode range [start, end]; the partition with start 1 holds the root
+  InodeId end;
+  int64_t created_ns = 0;  // the root directory's times
+  std::chrono::nanoseconds lease_ttl = std::chrono::seconds(60);
+  std::chrono::nanoseconds orphan_grace = std::chrono::minutes(5);
+  std::chrono::nanoseconds client_idle = std::chrono::minutes(10);  // answers of idle clients are forgotten
+  size_t answers_per_client = 1024;
+};
+
+struct PartitionStats {
+  std::atomic<uint64_t> inodes{0};
+  std::atomic<uint64_t> dentries{0};
+  std::atomic<uint64_t> applied{0};
+  std::atomic<uint64_t> retries_answered{0};  // commands answered from the dedup table
+  std::atomic<uint64_t> deletions_queued{0};  // needles queued for deletion, ever
+};
+
+class Partition : public raft::StateMachine {
+ public:
+  explicit Partition(PartitionOptions options);
+
+  // ---- raft::StateMachine ----
+  // `data` is a serialized MetaCommand; the answer a serialized MetaResponse.
+  // Errors (of the group, not of the command): Corruption if it does not parse.
+  Result<std::string> Apply(LogIndex index, std::string_view data) override;
+  Result<std::string> Snapshot() override;
+  Status Restore(std::string_view data) override;
+
+  // Applies one command: what Apply does once the entry is parsed.
+  proto::MetaResponse Execute(const proto::MetaCommand& command);
+
+  // ---- Reads (on the leader after a ReadIndex). Errors: NotFound,
+  // NotDirectory, PermissionDenied, InvalidArgument (a bad name). ----
+
+  // The child `name` of directory `parent` (search permission needed).
+  Result<proto::InodeAttr> Lookup(InodeId parent, std::string_view name, const proto::Caller& caller) const;
+  Result<proto::InodeAttr> GetAttr(InodeId inode) const;
+  // The attributes of those of `inodes` that are here, in order; missing
+  // ones are left out.
+  std::vector<proto::InodeAttr> BatchGetAttr(std::span<const InodeId> inodes) const;
+  // Up to `limit` entries of `parent` whose names sort after `after` ("" to
+  // start), with attributes when `plus` and the child is here; `more` says
+  // whether entries follow. Read permission needed.
+  Status ReadDir(InodeId parent, std::string_view after, uint32_t limit, bool plus, const proto::Caller& caller,
+                 proto::MetaResponse* out) const;
+  Result<std::string> ReadLink(InodeId inode) const;
+  // Errors: NoAttribute when it has no such attribute.
+  Result<std::string> GetXattr(InodeId inode, std::string_view name) const;
+  Result<std::vector<std::string>> ListXattr(InodeId inode) const;
+  Result<std::vector<Extent>> GetExtents(InodeId inode) const;
+  proto::StatFsResponse StatFs() const;
+
+  // ---- For the leader's housekeeping ----
+  // Orphans whose grace period ended by `now_ns`.
+  std::vector<proto::OrphanRecord> ExpiredOrphans(int64_t now_ns) const;
+  // The oldest `limit` needles waiting for deletion.
+  std::vector<proto::DeletionRecord> PendingDeletions(size_t limit) const;
+  // The inode id is in this partition's range.
+  bool Owns(InodeId inode) const { return inode >= start_ && inode <= end_; }
+  InodeId start() const { return start_; }
+  InodeId end() const { return end_; }
+
+  const PartitionStats& stats() const { return stats_; }
+
+ private:
+  using InodeTree = absl::btree_map<InodeId, Inode>;
+  using DentryTree = absl::btree_map<DentryKey, DentryValue, DentryLess>;
+  struct ClientAnswers {
+    int64_t last_ns = 0;
+    uint64_t floor = 0;  // seqs below were forgotten: a retry of one is refused
+    std::map<uint64_t, std::string> answers;  // seq -> serialized MetaResponse
+  };
+
+  // Dispatch (partition.cc) and the operations (ops/*.cc). Each fills `out`
+  // on success; an error becomes the answer's code.
+  Status Dispatch(const proto::MetaCommand& command, proto::MetaResponse* out);
+  Status DoCreate(const proto::CreateOp& op, proto::MetaResponse* out);                // ops/create.cc
+  Status DoCreateInode(const proto::CreateInodeOp& op, proto::MetaResponse* out);      // ops/create.cc
+  Status DoConfirmLink(const proto::ConfirmLinkOp& op);                                 // ops/create.cc
+  Status DoCreateDentry(const proto::CreateDentryOp& op, proto::MetaResponse* out);    // ops/create.cc
+  Status DoUnlink(const proto::UnlinkOp& op, proto::MetaResponse* out);                // ops/unlink.cc
+  Status DoUnlinkInode(const proto::UnlinkInodeOp& op, proto::MetaResponse* out);      // ops/unlink.cc
+  Status DoLink(const proto::LinkOp& op, proto::MetaResponse* out);                    // ops/link.cc
+  Status DoLinkInode(const proto::LinkInodeOp& op, proto::MetaResponse* out);          // ops/link.cc
+  Status DoRename(const proto::RenameOp& op, proto::MetaResponse* out);                // ops/rename.cc
+  Status DoSetAttr(const proto::SetAttrOp& op, proto::MetaResponse* out);              // ops/setattr.cc
+  Status DoTruncate(const proto::TruncateOp& op, proto::MetaResponse* out);            // ops/setattr.cc
+  Status DoSetXattr(const proto::SetXattrOp& op);                                       // ops/xattr.cc
+  Status DoRemoveXattr(const proto::RemoveXattrOp& op);                                 // ops/xattr.cc
+  Status DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaResponse* out);  // ops/extents.cc
+  Status DoOpen(const proto::OpenOp& op, proto::MetaResponse* out);                    // ops/lease.cc
+  Status DoRelease(const proto::ReleaseOp& op);                                         // ops/lease.cc
+  Status DoRenewLeases();                                                               // ops/lease.cc
+  Status DoExpire();                                                                    // ops/lease.cc
+  Status DoReclaimOrphan(const proto::ReclaimOrphanOp& op);                             // ops/lease.cc
+  Status DoDeletionDone(const proto::DeletionDoneOp& op);                               // ops/lease.cc
+  Status DoSetEnd(const proto::SetEndOp& op);                                           // partition.cc
+
+  // Helpers shared by the operations (partition.cc).
+  Result<Inode*> FindInode(InodeId id);
+  Result<const Inode*> FindInode(InodeId id) const;
+  // A live directory (link count > 0): NotFound, NotDirectory otherwise.
+  Result<Inode*> FindDir(InodeId id);
+  Result<InodeId> NextInodeId();
+  // A new inode of `mode` owned by the caller (gid from a set-group-ID parent).
+  Inode NewInode(uint32_t mode, const Inode* parent) const;
+  // Adds (parent, name) -> child and counts it; the parent's times and, for
+  // a directory child, its link count change with it.
+  void InsertDentry(InodeId parent_id, Inode& parent, std::string_view name, InodeId child, uint32_t mode);
+  void EraseDentry(DentryTree::iterator it, Inode& parent);
+  // The directory has no entries.
+  bool DirEmpty(InodeId dir) const;
+  // Drops links of a local inode (a directory drops both) and frees it when
+  // none is left and no lease holds it.
+  void DropLinks(InodeId id, Inode& inode, uint32_t links);
+  // Frees the inode: its needles are queued for deletion.
+  void FreeInode(InodeTree::iterator it);
+  void QueueDeletions(const std::vector<Extent>& needles);
+  void SetSize(Inode& inode, uint64_t size);
+  bool HasLease(InodeId id) const;
+  void RememberAnswer(const proto::MetaCommand& command, const proto::MetaResponse& answer);
+  void ForgetIdleClients();
+
+  static Status ValidateName(std::string_view name);
+
+  PartitionOptions options_;
+  InodeId start_;
+  InodeId end_;
+  InodeId next_inode_;  // the next id to give out; never reused
+  InodeTree inodes_;
+  DentryTree dentries_;
+  uint64_t file_bytes_ = 0;  // sum of inode sizes
+  // Open-file leases: inode -> client -> expiry.
+  std::map<InodeId, std::map<uint64_t, int64_t>> leases_;
+  std::map<InodeId, proto::OrphanRecord> orphans_;
+  std::deque<proto::DeletionRecord> deletions_;
+  uint64_t next_deletion_ = 1;
+  absl::flat_hash_map<uint64_t, ClientAnswers> answers_;
+  // The command being applied: its time and caller.
+  int64_t now_ns_ = 0;
+  const proto::Caller* caller_ = nullptr;
+  uint64_t client_id_ = 0;
+  PartitionStats stats_;
+};
+
+// A command's answer as a Status (the code and message of a MetaResponse).
+Status ResponseStatus(const proto::MetaResponse& response);
+
+}  // namespace cfs::metanode
