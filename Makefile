@@ -3,7 +3,7 @@
 #   make test       build and run every test (what CI runs first)
 #   make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 60) each
-#   make bench      the benchmarks (figures go to docs/benchmarks.md by hand)
+#   make bench      the storage, RPC and Raft benchmarks (figures go to docs/benchmarks.md by hand)
 #   make soak       the Raft simulation over SOAK_SEEDS seeds (default 20000); not in make test
 .PHONY: all deps build test run test-asan fuzz bench soak clean
 
@@ -37,6 +37,8 @@ fuzz: deps
 
 bench: build
 	@build/release/bench/cfs_datanode_bench
+	@build/release/bench/cfs_rpc_bench
+	@build/release/bench/cfs_raft_bench
 
 # Two processes (one per core), each half of the seeds; each failing seed is
 # listed, and build/soak-*.log hold its trace tail. Replay one with

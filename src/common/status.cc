@@ -95,6 +95,8 @@ Status Status::FromErrno(int err, std::string_view context) {
     case ETIMEDOUT: return {Code::kTimeout, std::move(msg)};
     case ECANCELED: return {Code::kCancelled, std::move(msg)};
     case EBUSY: return {Code::kBusy, std::move(msg)};
+    case ENODATA: return {Code::kNoAttribute, std::move(msg)};
+    case EMLINK: return {Code::kTooManyLinks, std::move(msg)};
     case EAGAIN: return {Code::kUnavailable, std::move(msg)};
     default: return {Code::kIOError, std::move(msg)};
   }
