@@ -192,7 +192,17 @@ class BlobClusterTest(unittest.TestCase):
                 keep[fid] = data
             else:
                 drop.append(fid)
-        before = sum(g["size_bytes"] for g in groups_of(c.status(), "vac"))
+        # Sizes reach the master with heartbeats: wait until they show the
+        # writes (before them, "before" was the superblocks alone).
+        written = 30 * 20000
+        deadline = time.time() + 20
+        before = 0
+        while time.time() < deadline:
+            before = sum(g["size_bytes"] for g in groups_of(c.status(), "vac"))
+            if before >= written:
+                break
+            time.sleep(0.3)
+        self.assertGreaterEqual(before, written, c.logs())
         for fid in drop:
             c.cfs("blob", "rm", fid, "--master", c.master_addr)
         deadline = time.time() + 20
