@@ -3,7 +3,7 @@
 #   make test       build and run every test (what CI runs first)
 #   make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 60) each
-#   make bench      the storage, RPC and Raft benchmarks (figures go to docs/benchmarks.md by hand)
+#   make bench      the storage, RPC, Raft and metanode benchmarks (figures go to docs/benchmarks.md by hand)
 #   make soak       the Raft simulation over SOAK_SEEDS seeds (default 20000); not in make test
 .PHONY: all deps build test run test-asan fuzz bench soak clean
 
@@ -39,6 +39,7 @@ bench: build
 	@build/release/bench/cfs_datanode_bench
 	@build/release/bench/cfs_rpc_bench
 	@build/release/bench/cfs_raft_bench
+	@build/release/bench/cfs_metanode_bench
 
 # Two processes (one per core), each half of the seeds; each failing seed is
 # listed, and build/soak-*.log hold its trace tail. Replay one with
