@@ -19,8 +19,8 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
   exit 2
 fi
 # name -> folder of its target and seed corpus
-declare -A dirs=([needle]=src/datanode [idx]=src/datanode [frame]=src/rpc [wal]=src/raft)
-targets=(needle idx frame wal)
+declare -A dirs=([needle]=src/datanode [idx]=src/datanode [frame]=src/rpc [wal]=src/raft [meta]=src/metanode)
+targets=(needle idx frame wal meta)
 
 cd "$root"
 cmake --preset fuzz >/dev/null

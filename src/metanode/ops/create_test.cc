@@ -81,6 +81,34 @@ TEST_F(CreateTest, NamesOf255BytesAreFineAnd256AreTooLong) {
   EXPECT_EQ(CodeOf(Create(1, std::string("a\0b", 3), S_IFREG | 0644)), Code::kInvalidArgument);
 }
 
+// Names are bytes: one that is not UTF-8 goes through the log's encoding,
+// errors quoting it, and snapshots.
+TEST_F(CreateTest, NameThatIsNotUtf8RoundTripsThroughTheLogAndSnapshots) {
+  const std::string name = "caf\xe9-\xff\xfe";
+  proto::MetaCommand c;
+  c.set_client_id(1);
+  c.set_seq(1);
+  c.mutable_create()->set_parent(1);
+  c.mutable_create()->set_name(name);
+  c.mutable_create()->set_mode(S_IFREG | 0644);
+  auto answer = p_->Apply(LogIndex(1), c.SerializeAsString());
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  proto::MetaResponse r;
+  ASSERT_TRUE(r.ParseFromString(*answer));
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  c.set_seq(2);
+  answer = p_->Apply(LogIndex(2), c.SerializeAsString());
+  ASSERT_TRUE(r.ParseFromString(*answer)) << "an error message quoting the name parses too";
+  EXPECT_EQ(CodeOf(r), Code::kExists);
+  Partition restored(Options());
+  ASSERT_TRUE(restored.Restore(*p_->Snapshot()).ok());
+  EXPECT_TRUE(restored.Lookup(kRootInode, name, Root()).ok());
+  proto::MetaResponse listing;
+  ASSERT_TRUE(restored.ReadDir(kRootInode, "", 10, false, Root(), &listing).ok());
+  ASSERT_EQ(listing.entries_size(), 1);
+  EXPECT_EQ(listing.entries(0).name(), name);
+}
+
 TEST_F(CreateTest, ExistingNameMissingParentAndFileParentAreRefused) {
   const uint64_t f = File(1, "f");
   EXPECT_EQ(CodeOf(Create(1, "f", S_IFREG | 0644)), Code::kExists);
