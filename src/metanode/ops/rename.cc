@@ -48,6 +48,9 @@ Status Partition::DoRename(const proto::RenameOp& op, proto::MetaResponse* out) 
   if (exchange && !dst_exists) return Status::NotFound(fmt::format("{}/{} not found", dp, dname));
   if ((op.flags() & kRenameNoReplace) && dst_exists) return Status::Exists(fmt::format("{}/{} exists", dp, dname));
 
+  // The owner of an entry's inode, for the sticky-bit rule. An inode of
+  // another partition is not known here: the rule is left to the kernel's
+  // check on the client (a gap until cross-partition rename carries it).
   auto owner = [&](InodeId id) -> uint32_t {
     auto it = inodes_.find(id);
     return it == inodes_.end() ? caller_->uid() : it->second.uid;
