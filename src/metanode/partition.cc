@@ -168,6 +168,16 @@ Result<Inode*> Partition::FindDir(InodeId id) {
   return dir;
 }
 
+Result<Inode*> Partition::DirForNewEntry(InodeId parent_id, std::string_view name, uint32_t mode) {
+  CFS_ASSIGN_OR_RETURN(Inode * parent, FindDir(parent_id));
+  CFS_RETURN_IF_ERROR(CheckAccess(parent_id, *parent, *caller_, kMayWrite | kMayExec));
+  if (dentries_.contains(DentryRef{parent_id, name})) return Status::Exists(fmt::format("{}/{} exists", parent_id, name));
+  if (S_ISDIR(mode) && parent->nlink >= kMaxLinks) {
+    return Status(Code::kTooManyLinks, fmt::format("directory {} has {} links", parent_id, parent->nlink));
+  }
+  return parent;
+}
+
 Result<InodeId> Partition::NextInodeId() {
   if (next_inode_ > end_ || next_inode_.value() > DentryValue::kMaxInode) {
     return Status::NoSpace(

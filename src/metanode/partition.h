@@ -169,6 +169,11 @@ class Partition : public raft::StateMachine {
   Result<const Inode*> FindInode(InodeId id) const;
   // A live directory (link count > 0): NotFound, NotDirectory otherwise.
   Result<Inode*> FindDir(InodeId id);
+  // The live directory `parent_id`, if the caller may add an entry `name`
+  // (already validated) for a child of `mode` to it: write and search
+  // permission, no entry of that name (Exists), and room for one more link
+  // when the child is a directory (TooManyLinks).
+  Result<Inode*> DirForNewEntry(InodeId parent_id, std::string_view name, uint32_t mode);
   Result<InodeId> NextInodeId();
   // A new inode of `mode` owned by the caller (gid from a set-group-ID parent).
   Inode NewInode(uint32_t mode, const Inode* parent) const;

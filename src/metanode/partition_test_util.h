@@ -62,6 +62,17 @@ class PartitionTest : public ::testing::Test {
   uint64_t File(uint64_t parent, const std::string& name) { return MustCreate(parent, name, S_IFREG | 0644); }
   uint64_t Dir(uint64_t parent, const std::string& name) { return MustCreate(parent, name, S_IFDIR | 0755); }
 
+  // A file inode meant for the dentry `name` in directory 7,000,000 of
+  // another partition: an orphan until confirmed.
+  proto::MetaResponse CreateOrphan(const std::string& name) {
+    return Run([&](proto::MetaCommand& c) {
+      auto* op = c.mutable_create_inode();
+      op->set_mode(S_IFREG | 0644);
+      op->set_parent(7'000'000);
+      op->set_name(name);
+    });
+  }
+
   proto::MetaResponse Unlink(uint64_t parent, const std::string& name, bool rmdir = false) {
     return Run([&](proto::MetaCommand& c) {
       auto* op = c.mutable_unlink();

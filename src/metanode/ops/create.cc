@@ -3,7 +3,6 @@
 // dentry is confirmed) and the dentry in the parent's partition.
 #include <fmt/format.h>
 
-#include "metanode/access.h"
 #include "metanode/partition.h"
 
 namespace cfs::metanode {
@@ -47,14 +46,7 @@ Status Partition::DoCreate(const proto::CreateOp& op, proto::MetaResponse* out) 
   const InodeId parent_id(op.parent());
   CFS_RETURN_IF_ERROR(ValidateName(op.name()));
   CFS_RETURN_IF_ERROR(ValidateNewInode(op.mode(), op.symlink_target()));
-  CFS_ASSIGN_OR_RETURN(Inode * parent, FindDir(parent_id));
-  CFS_RETURN_IF_ERROR(CheckAccess(parent_id, *parent, *caller_, kMayWrite | kMayExec));
-  if (dentries_.contains(DentryRef{parent_id, op.name()})) {
-    return Status::Exists(fmt::format("{}/{} exists", parent_id, op.name()));
-  }
-  if (S_ISDIR(op.mode()) && parent->nlink >= kMaxLinks) {
-    return Status(Code::kTooManyLinks, fmt::format("directory {} has {} links", parent_id, parent->nlink));
-  }
+  CFS_ASSIGN_OR_RETURN(Inode * parent, DirForNewEntry(parent_id, op.name(), op.mode()));
   CFS_ASSIGN_OR_RETURN(InodeId id, NextInodeId());
   Inode n = NewInode(op.mode(), parent);
   SetTypeFields(n, parent_id, op.rdev(), op.symlink_target());
@@ -98,16 +90,13 @@ Status Partition::DoCreateDentry(const proto::CreateDentryOp& op, proto::MetaRes
     return Status::InvalidArgument(fmt::format("dentry for inode {}", op.inode()));
   }
   if ((op.mode() & S_IFMT) == 0) return Status::InvalidArgument(fmt::format("dentry mode {:o} has no type", op.mode()));
-  CFS_ASSIGN_OR_RETURN(Inode * parent, FindDir(parent_id));
-  CFS_RETURN_IF_ERROR(CheckAccess(parent_id, *parent, *caller_, kMayWrite | kMayExec));
-  auto existing = dentries_.find(DentryRef{parent_id, op.name()});
-  if (existing != dentries_.end()) {
-    if (existing->second.child() == InodeId(op.inode())) return Status::OK();  // already there
-    return Status::Exists(fmt::format("{}/{} exists", parent_id, op.name()));
+  Result<Inode*> dir = DirForNewEntry(parent_id, op.name(), op.mode());
+  if (dir.status().Is(Code::kExists) &&
+      dentries_.find(DentryRef{parent_id, op.name()})->second.child() == InodeId(op.inode())) {
+    return Status::OK();  // already there
   }
-  if (S_ISDIR(op.mode()) && parent->nlink >= kMaxLinks) {
-    return Status(Code::kTooManyLinks, fmt::format("directory {} has {} links", parent_id, parent->nlink));
-  }
+  CFS_RETURN_IF_ERROR(dir.status());
+  Inode* parent = *dir;
   InsertDentry(parent_id, *parent, op.name(), InodeId(op.inode()), op.mode());
   InodeToAttr(parent_id, *parent, out->mutable_attr());
   return Status::OK();

@@ -190,12 +190,7 @@ TEST_F(CreateTest, UsedUpRangeAnswersNoSpace) {
 
 TEST_F(CreateTest, InodeForAnotherPartitionsDentryIsAnOrphanUntilConfirmed) {
   now_ = 10'000;
-  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
-    auto* op = c.mutable_create_inode();
-    op->set_mode(S_IFREG | 0644);
-    op->set_parent(7'000'000);
-    op->set_name("remote");
-  });
+  proto::MetaResponse r = CreateOrphan("remote");
   ASSERT_EQ(r.code(), 0u) << r.message();
   const uint64_t ino = r.attr().inode();
   EXPECT_EQ(Attr(ino).nlink(), 1u);
@@ -213,12 +208,7 @@ TEST_F(CreateTest, InodeForAnotherPartitionsDentryIsAnOrphanUntilConfirmed) {
 }
 
 TEST_F(CreateTest, UnconfirmedOrphanIsReclaimedWithItsData) {
-  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
-    auto* op = c.mutable_create_inode();
-    op->set_mode(S_IFREG | 0644);
-    op->set_parent(7'000'000);
-    op->set_name("lost");
-  });
+  proto::MetaResponse r = CreateOrphan("lost");
   const uint64_t ino = r.attr().inode();
   Append(ino, 0, 100, 55);
   Run([&](proto::MetaCommand& c) { c.mutable_reclaim_orphan()->set_inode(ino); });

@@ -71,12 +71,7 @@ TEST_F(LeaseTest, OpenOfAnUnlinkedFileWithoutLeaseIsNotFound) {
 }
 
 TEST_F(LeaseTest, OpenOrphanIsNotReclaimed) {
-  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
-    auto* op = c.mutable_create_inode();
-    op->set_mode(S_IFREG | 0644);
-    op->set_parent(7'000'000);
-    op->set_name("x");
-  });
+  proto::MetaResponse r = CreateOrphan("x");
   const uint64_t ino = r.attr().inode();
   Open(ino);
   EXPECT_EQ(CodeOf(Run([&](proto::MetaCommand& c) { c.mutable_reclaim_orphan()->set_inode(ino); })), Code::kBusy);

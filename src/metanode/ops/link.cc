@@ -3,7 +3,6 @@
 // inode's partition, then the dentry (CreateDentryOp) in the parent's.
 #include <fmt/format.h>
 
-#include "metanode/access.h"
 #include "metanode/partition.h"
 
 namespace cfs::metanode {
@@ -32,11 +31,7 @@ Status Partition::DoLink(const proto::LinkOp& op, proto::MetaResponse* out) {
   Inode& n = ni->second;
   CFS_RETURN_IF_ERROR(CheckLinkable(id, n));
   CFS_RETURN_IF_ERROR(ValidateName(op.name()));
-  CFS_ASSIGN_OR_RETURN(Inode * parent, FindDir(parent_id));
-  CFS_RETURN_IF_ERROR(CheckAccess(parent_id, *parent, *caller_, kMayWrite | kMayExec));
-  if (dentries_.contains(DentryRef{parent_id, op.name()})) {
-    return Status::Exists(fmt::format("{}/{} exists", parent_id, op.name()));
-  }
+  CFS_ASSIGN_OR_RETURN(Inode * parent, DirForNewEntry(parent_id, op.name(), n.mode));
   ++n.nlink;
   n.ctime_ns = now_ns_;
   InsertDentry(parent_id, *parent, op.name(), id, n.mode);
