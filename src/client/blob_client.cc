@@ -6,38 +6,16 @@
 
 namespace cfs::client {
 
-BlobClient::BlobClient(rpc::ChannelPool& pool, BlobClientOptions options) : pool_(pool), options_(std::move(options)) {}
+BlobClient::BlobClient(rpc::ChannelPool& pool, BlobClientOptions options)
+    : pool_(pool), options_(std::move(options)), masters_(pool, options_.masters) {}
 
 template <typename Resp>
 asio::awaitable<Result<Resp>> BlobClient::MasterCall(proto::Method method, const google::protobuf::Message& req) {
   if (options_.masters.empty()) co_return Status::InvalidArgument("no master address given");
-  size_t start;
-  {
-    std::lock_guard l(mu_);
-    start = master_index_;
-  }
-  Status last;
-  std::string hinted;
-  for (size_t i = 0; i < options_.masters.size() + 1; ++i) {
-    std::string address = !hinted.empty() ? hinted : options_.masters[(start + i) % options_.masters.size()];
-    hinted.clear();
-    Resp resp;
-    auto r = co_await pool_.Get(address)->Call(method, req, &resp, "", options_.timeout);
-    if (r.ok()) {
-      std::lock_guard l(mu_);
-      for (size_t k = 0; k < options_.masters.size(); ++k) {
-        if (options_.masters[k] == address) master_index_ = k;
-      }
-      co_return resp;
-    }
-    last = r.status();
-    if (last.Is(Code::kNotLeader) && !last.leader_hint().empty()) {
-      hinted = last.leader_hint();
-      continue;
-    }
-    if (!last.Is(Code::kUnavailable) && !last.Is(Code::kTimeout) && !last.Is(Code::kNotLeader)) co_return last;
-  }
-  co_return last;
+  Resp resp;
+  auto r = co_await masters_.Call(method, req, &resp, "", options_.timeout);
+  if (!r.ok()) co_return r.status();
+  co_return resp;
 }
 
 asio::awaitable<Result<proto::AssignResponse>> BlobClient::Assign(uint32_t count, const PutOptions& options) {

@@ -17,6 +17,7 @@
 #include "proto/datanode.pb.h"
 #include "proto/master.pb.h"
 #include "rpc/channel.h"
+#include "rpc/leader_client.h"
 
 namespace cfs::client {
 
@@ -62,15 +63,15 @@ class BlobClient {
   asio::awaitable<Result<proto::ClusterStatusResponse>> ClusterStatus();
 
  private:
-  // Calls the master: tries each address, follows NotLeader hints.
+  // Calls the master leader (rpc/leader_client.h).
   template <typename Resp>
   asio::awaitable<Result<Resp>> MasterCall(proto::Method method, const google::protobuf::Message& req);
   void ForgetLookup(BlockGroupId group);
 
   rpc::ChannelPool& pool_;
   const BlobClientOptions options_;
+  rpc::LeaderClient masters_;
   std::mutex mu_;
-  size_t master_index_ = 0;  // guarded by mu_
   struct CachedLookup {
     std::vector<std::string> replicas;
     std::chrono::steady_clock::time_point expires;

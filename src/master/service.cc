@@ -167,6 +167,8 @@ asio::awaitable<void> MasterService::TakeOver(Term term) {
       info.ttl = Ttl::Parse(g.ttl()).value();
       topology_.RegisterGrownGroup(info, {g.replicas().begin(), g.replicas().end()});
     }
+    meta_view_ = MetaView();
+    for (const auto& n : map.meta_nodes()) meta_view_.Presume(n.id(), n.address(), now);
     needle_ids_.Clear();
     group_ids_.Clear();
     serving_term_ = term;
@@ -264,6 +266,36 @@ void MasterService::Register(rpc::Server& server) {
         auto r = ClusterStatus();
         if (!r.ok()) co_return r.status();
         co_return Answer<proto::ClusterStatusResponse>{std::move(*r), {}};
+      });
+  server.Handle<proto::MetaHeartbeatRequest, proto::MetaHeartbeatResponse>(
+      proto::MASTER_META_HEARTBEAT,
+      [this](proto::MetaHeartbeatRequest& req, std::string&,
+             const Call&) -> asio::awaitable<Result<Answer<proto::MetaHeartbeatResponse>>> {
+        auto r = co_await MetaHeartbeat(req);
+        if (!r.ok()) co_return r.status();
+        co_return Answer<proto::MetaHeartbeatResponse>{std::move(*r), {}};
+      });
+  server.Handle<proto::CreateVolumeRequest, proto::VolumeView>(
+      proto::MASTER_CREATE_VOLUME,
+      [this](proto::CreateVolumeRequest& req, std::string&, const Call&) -> asio::awaitable<Result<Answer<proto::VolumeView>>> {
+        auto r = co_await CreateVolume(req);
+        if (!r.ok()) co_return r.status();
+        co_return Answer<proto::VolumeView>{std::move(*r), {}};
+      });
+  server.Handle<proto::GetVolumeRequest, proto::VolumeView>(
+      proto::MASTER_GET_VOLUME,
+      [this](proto::GetVolumeRequest& req, std::string&, const Call&) -> asio::awaitable<Result<Answer<proto::VolumeView>>> {
+        auto r = GetVolume(req);
+        if (!r.ok()) co_return r.status();
+        co_return Answer<proto::VolumeView>{std::move(*r), {}};
+      });
+  server.Handle<proto::ListVolumesRequest, proto::ListVolumesResponse>(
+      proto::MASTER_LIST_VOLUMES,
+      [this](proto::ListVolumesRequest&, std::string&,
+             const Call&) -> asio::awaitable<Result<Answer<proto::ListVolumesResponse>>> {
+        auto r = ListVolumes();
+        if (!r.ok()) co_return r.status();
+        co_return Answer<proto::ListVolumesResponse>{std::move(*r), {}};
       });
   raft::RegisterRaftHandlers(server, raft_.get());
 }
@@ -541,6 +573,9 @@ void MasterService::Start(const asio::any_io_executor& ex) {
         if (stopped_) co_return;
       }
       MarkDeadNodes();
+      MarkDeadMetaNodes();
+      co_await MoveReplicasOffDeadMetaNodes();
+      co_await SplitFullPartitions();
       if (std::chrono::steady_clock::now() - last_vacuum >= options_.vacuum_check_interval) {
         last_vacuum = std::chrono::steady_clock::now();
         co_await VacuumGarbageGroups();

@@ -32,6 +32,7 @@
 
 #include "master/cluster_map.h"
 #include "master/growth.h"
+#include "master/meta_view.h"
 #include "master/sequence.h"
 #include "master/topology.h"
 #include "proto/master.pb.h"
@@ -69,6 +70,12 @@ struct MasterOptions {
   int raft_election_ticks = 10;
   uint64_t raft_snapshot_entries = 10000;
   uint64_t raft_keep_entries = 1000;
+  // Volumes (master/volumes.cc): a new volume has this many meta
+  // partitions of meta_partition_ids inode ids each (the last is open); the
+  // last one is split when it holds split_inodes inodes.
+  int initial_meta_partitions = 3;
+  uint64_t meta_partition_ids = uint64_t{1} << 24;
+  uint64_t split_inodes = 4'000'000;
 };
 
 class MasterService {
@@ -97,6 +104,18 @@ class MasterService {
   std::vector<std::string> MarkDeadNodes();
   asio::awaitable<int> VacuumGarbageGroups();
 
+  // Metanodes and volumes (master/volumes.cc).
+  asio::awaitable<Result<proto::MetaHeartbeatResponse>> MetaHeartbeat(const proto::MetaHeartbeatRequest& req);
+  asio::awaitable<Result<proto::VolumeView>> CreateVolume(const proto::CreateVolumeRequest& req);
+  Result<proto::VolumeView> GetVolume(const proto::GetVolumeRequest& req) const;
+  Result<proto::ListVolumesResponse> ListVolumes() const;
+  // Background rounds (tests): metanodes silent for dead_after are marked
+  // dead; the last partition of each volume past split_inodes is split;
+  // replicas on dead metanodes are moved. Each returns how many it did.
+  std::vector<uint64_t> MarkDeadMetaNodes();
+  asio::awaitable<int> SplitFullPartitions();
+  asio::awaitable<int> MoveReplicasOffDeadMetaNodes();
+
  private:
   MasterService(rpc::ChannelPool& pool, MasterOptions options, NodeId self);
   Status CheckServingLocked() const;
@@ -110,6 +129,16 @@ class MasterService {
   asio::awaitable<Result<AssignTarget>> EnsureWritable(const std::string& collection, const ReplicaPlacement& placement,
                                                        const Ttl& ttl);
   asio::awaitable<Status> Grow(GrowthPlan plan);
+  // Registers a metanode seen for the first time; its id.
+  asio::awaitable<Result<uint64_t>> RegisterMetaNode(const proto::MetaHeartbeatRequest& req);
+  proto::VolumeView VolumeViewLocked(const proto::VolumeRecord& v) const;
+  std::vector<std::string> MetaAddressesLocked(const proto::MetaPartitionRecord& p) const;
+  // Asks every peer of `record` to host it (join: as a new replica).
+  asio::awaitable<Status> CreatePartitionReplicas(const proto::MetaPartitionRecord& record,
+                                                  const std::vector<uint64_t>& on, bool join, int64_t created_ns);
+  // Waits until no other volume operation runs, then owns volume_busy_.
+  asio::awaitable<Status> AcquireVolumeOps();
+  void ReleaseVolumeOps();
   // Raft told us who leads now (raft thread).
   void OnLeaderChange(NodeId leader, Term term);
   // Becomes the serving leader of `term` once its log is applied.
@@ -130,6 +159,8 @@ class MasterService {
   bool reserving_[2] = {false, false};  // guarded by mu_; by IdKind
   std::mt19937_64 rng_;   // guarded by mu_
   bool growing_ = false;  // guarded by mu_
+  MetaView meta_view_;    // guarded by mu_; meaningful while serving
+  bool volume_busy_ = false;  // guarded by mu_: a create, split or move runs
   bool stopped_ = false;  // guarded by mu_
   NodeId leader_;         // guarded by mu_; 0: unknown
   Term leader_term_;      // guarded by mu_

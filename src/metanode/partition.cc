@@ -24,8 +24,16 @@ Partition::Partition(PartitionOptions options)
     root.Extra().parent = kRootInode;  // the root is its own parent
     inodes_.emplace(kRootInode, std::move(root));
     next_inode_ = InodeId(kRootInode.value() + 1);
-    stats_.inodes = 1;
   }
+  PublishStats();
+}
+
+void Partition::PublishStats() {
+  stats_.inodes.store(inodes_.size(), std::memory_order_relaxed);
+  stats_.dentries.store(dentries_.size(), std::memory_order_relaxed);
+  stats_.next_inode.store(next_inode_.value(), std::memory_order_relaxed);
+  stats_.end.store(end_.value(), std::memory_order_relaxed);
+  stats_.bytes.store(file_bytes_, std::memory_order_relaxed);
 }
 
 // ---- applying commands ----
@@ -73,8 +81,7 @@ proto::MetaResponse Partition::Execute(const proto::MetaCommand& command) {
     out.set_message(s.message());
   }
   if (command.seq() != 0) RememberAnswer(command, out);
-  stats_.inodes.store(inodes_.size(), std::memory_order_relaxed);
-  stats_.dentries.store(dentries_.size(), std::memory_order_relaxed);
+  PublishStats();
   return out;
 }
 
@@ -102,6 +109,12 @@ Status Partition::Dispatch(const proto::MetaCommand& c, proto::MetaResponse* out
     case K::kReclaimOrphan: return DoReclaimOrphan(c.reclaim_orphan());
     case K::kDeletionDone: return DoDeletionDone(c.deletion_done());
     case K::kSetEnd: return DoSetEnd(c.set_end());
+    case K::kRenamePrepareSrc: return DoRenamePrepareSrc(c.rename_prepare_src(), out);
+    case K::kRenamePrepareDst: return DoRenamePrepareDst(c.rename_prepare_dst(), out);
+    case K::kRenameCommit: return DoRenameCommit(c.rename_commit(), out);
+    case K::kRenameAbort: return DoRenameAbort(c.rename_abort());
+    case K::kRenameResolve: return DoRenameResolve(c.rename_resolve(), out);
+    case K::kRenameForget: return DoRenameForget(c.rename_forget());
     case K::OP_NOT_SET: break;
   }
   return Status::InvalidArgument(fmt::format("meta partition {}: command without a known operation", options_.id));
@@ -172,6 +185,7 @@ Result<Inode*> Partition::DirForNewEntry(InodeId parent_id, std::string_view nam
   CFS_ASSIGN_OR_RETURN(Inode * parent, FindDir(parent_id));
   CFS_RETURN_IF_ERROR(CheckAccess(parent_id, *parent, *caller_, kMayWrite | kMayExec));
   if (dentries_.contains(DentryRef{parent_id, name})) return Status::Exists(fmt::format("{}/{} exists", parent_id, name));
+  CFS_RETURN_IF_ERROR(CheckNotLocked(parent_id, name));  // a rename into it is pending
   if (S_ISDIR(mode) && parent->nlink >= kMaxLinks) {
     return Status(Code::kTooManyLinks, fmt::format("directory {} has {} links", parent_id, parent->nlink));
   }
@@ -269,16 +283,19 @@ Result<proto::InodeAttr> Partition::Lookup(InodeId parent, std::string_view name
   auto it = dentries_.find(DentryRef{parent, name});
   if (it == dentries_.end()) return Status::NotFound(fmt::format("{}/{} not found", parent, name));
   proto::InodeAttr attr;
-  const InodeId child = it->second.child();
+  EntryAttr(it->second.child(), it->second.type(), &attr);
+  return attr;
+}
+
+void Partition::EntryAttr(InodeId child, uint32_t type, proto::InodeAttr* out) const {
   auto ci = inodes_.find(child);
   if (ci != inodes_.end()) {
-    InodeToAttr(child, ci->second, &attr);
+    InodeToAttr(child, ci->second, out);
   } else {
     // The child lives in another partition: the caller fetches its attributes there.
-    attr.set_inode(child.value());
-    attr.set_mode(it->second.type());
+    out->set_inode(child.value());
+    out->set_mode(type);
   }
-  return attr;
 }
 
 Result<proto::InodeAttr> Partition::GetAttr(InodeId inode) const {

@@ -24,6 +24,14 @@
 //   expires (ExpireOp). An inode created for a dentry in another partition
 //   is an orphan until ConfirmLinkOp; past orphan_grace the leader checks
 //   the dentry and reclaims it (ReclaimOrphanOp) if there is none.
+// - Rename across partitions is a two-phase commit (ops/rename_txn.cc):
+//   the source's partition A prepares (locks the source entry, which stays
+//   visible), the destination's B prepares (locks the name), B commits (the
+//   decision: the name moves in), then A commits (the source entry goes).
+//   A locked name answers Busy to unlink, rename, create and link. B
+//   aborts its own pending txns past their expiry (ExpireOp); A never
+//   decides alone: its leader resolves expired ones with B
+//   (ExpiredSourceTxns, RenameResolveOp). Txn records are in snapshots.
 //
 // The operations are in ops/ (one file per family); snapshots in
 // partition_snapshot.cc.
@@ -62,6 +70,9 @@ inline constexpr size_t kMaxXattrNameBytes = 255;
 inline constexpr size_t kMaxXattrValueBytes = 64 * 1024;
 inline constexpr size_t kMaxXattrBytesPerInode = 256 * 1024;
 inline constexpr size_t kMaxExtentsPerInode = 1 << 20;
+// renameat2 flags.
+inline constexpr uint32_t kRenameNoReplace = 1;
+inline constexpr uint32_t kRenameExchange = 2;
 
 struct PartitionOptions {
   PartitionId id;
@@ -73,6 +84,12 @@ struct PartitionOptions {
   std::chrono::nanoseconds orphan_grace = std::chrono::minutes(5);
   std::chrono::nanoseconds client_idle = std::chrono::minutes(10);  // answers of idle clients are forgotten
   size_t answers_per_client = 1024;
+  // A cross-partition rename's expires_ns may be at most this far ahead:
+  // no name stays locked longer.
+  std::chrono::nanoseconds rename_txn_max = std::chrono::minutes(1);
+  // Finished rename txns are remembered this long past their expiry, so a
+  // late duplicate of one of their ops finds them.
+  std::chrono::nanoseconds rename_txn_keep = std::chrono::minutes(1);
 };
 
 struct PartitionStats {
@@ -81,6 +98,9 @@ struct PartitionStats {
   std::atomic<uint64_t> applied{0};
   std::atomic<uint64_t> retries_answered{0};  // commands answered from the dedup table
   std::atomic<uint64_t> deletions_queued{0};  // needles queued for deletion, ever
+  std::atomic<uint64_t> next_inode{0};        // the next inode id to give out
+  std::atomic<uint64_t> end{0};               // the range's end
+  std::atomic<uint64_t> bytes{0};             // sum of file sizes
 };
 
 class Partition : public raft::StateMachine {
@@ -123,6 +143,10 @@ class Partition : public raft::StateMachine {
   std::vector<proto::OrphanRecord> ExpiredOrphans(int64_t now_ns) const;
   // The oldest `limit` needles waiting for deletion.
   std::vector<proto::DeletionRecord> PendingDeletions(size_t limit) const;
+  // Pending cross-partition renames whose source is here, past expires_ns
+  // by `now_ns`: the leader resolves each with its dst_partition
+  // (RenameResolveOp) and commits or aborts it here as that answers.
+  std::vector<proto::RenameTxnRecord> ExpiredSourceTxns(int64_t now_ns) const;
   // The inode id is in this partition's range.
   bool Owns(InodeId inode) const { return inode >= start_ && inode <= end_; }
   InodeId start() const { return start_; }
@@ -151,6 +175,12 @@ class Partition : public raft::StateMachine {
   Status DoLink(const proto::LinkOp& op, proto::MetaResponse* out);                    // ops/link.cc
   Status DoLinkInode(const proto::LinkInodeOp& op, proto::MetaResponse* out);          // ops/link.cc
   Status DoRename(const proto::RenameOp& op, proto::MetaResponse* out);                // ops/rename.cc
+  Status DoRenamePrepareSrc(const proto::RenamePrepareSrcOp& op, proto::MetaResponse* out);  // ops/rename_txn.cc
+  Status DoRenamePrepareDst(const proto::RenamePrepareDstOp& op, proto::MetaResponse* out);  // ops/rename_txn.cc
+  Status DoRenameCommit(const proto::RenameCommitOp& op, proto::MetaResponse* out);          // ops/rename_txn.cc
+  Status DoRenameAbort(const proto::RenameAbortOp& op);                                       // ops/rename_txn.cc
+  Status DoRenameResolve(const proto::RenameResolveOp& op, proto::MetaResponse* out);        // ops/rename_txn.cc
+  Status DoRenameForget(const proto::RenameForgetOp& op);                                     // ops/rename_txn.cc
   Status DoSetAttr(const proto::SetAttrOp& op, proto::MetaResponse* out);              // ops/setattr.cc
   Status DoTruncate(const proto::TruncateOp& op, proto::MetaResponse* out);            // ops/setattr.cc
   Status DoSetXattr(const proto::SetXattrOp& op);                                       // ops/xattr.cc
@@ -183,6 +213,9 @@ class Partition : public raft::StateMachine {
   void EraseDentry(DentryTree::iterator it, Inode& parent);
   // The directory has no entries.
   bool DirEmpty(InodeId dir) const;
+  // An entry's child as a lookup answers it: all its attributes when it
+  // lives here, else its id and type.
+  void EntryAttr(InodeId child, uint32_t type, proto::InodeAttr* out) const;
   // Drops links of a local inode (a directory drops both) and frees it when
   // none is left and no lease holds it.
   void DropLinks(InodeId id, Inode& inode, uint32_t links);
@@ -192,9 +225,69 @@ class Partition : public raft::StateMachine {
   void SetSize(Inode& inode, uint64_t size);
   bool HasLease(InodeId id) const;
   void RememberAnswer(const proto::MetaCommand& command, const proto::MetaResponse& answer);
+  // Copies the counters into stats_ (after every command and restore).
+  void PublishStats();
   void ForgetIdleClients();
 
   static Status ValidateName(std::string_view name);
+
+  // Rename's checks and changes, shared by the one-entry rename and the two
+  // halves of a cross-partition one (ops/rename.cc).
+  static Status ValidateRenameFlags(uint32_t flags);
+  static Status ValidateSourceName(std::string_view name);
+  // The owner of an entry's child, for the sticky-bit rule. A child of
+  // another partition is not known here: the caller's uid (the rule is left
+  // to the kernel's check on the client, a gap until a rename carries the
+  // owner).
+  uint32_t StickyOwner(InodeId child) const;
+  // The caller may take the entry of `child` out of directory `dir_id`:
+  // write and search permission, the sticky rule.
+  Status CheckRenameSource(InodeId dir_id, const Inode& dir, InodeId child) const;
+  // The caller may put (child, type) at dp/name, where `existing` is there
+  // now (null: nothing; RENAME_EXCHANGE is checked apart): no existing target with
+  // RENAME_NOREPLACE (Exists); permission to add to the directory, or to
+  // remove `existing`; a directory replaces only an empty directory
+  // (NotDirectory, IsDirectory, NotEmpty; NotSupported for one of another
+  // partition); a directory changing parent passes CheckDirMove.
+  Status CheckRenameTarget(InodeId dp, const Inode& dir, std::string_view name, uint32_t flags, InodeId child,
+                           uint32_t type, bool parent_changes, const DentryValue* existing) const;
+  // The directory `dir` may move under `to`: its ".." changes, so the
+  // caller needs write permission on it (as Linux asks) when it lives here,
+  // and it may not go into its own subtree (InvalidArgument), checked as far
+  // as this partition holds the chain up from `to` (the client checks the
+  // rest).
+  Status CheckDirMove(InodeId dir, InodeId to) const;
+  // Puts (child, type) at dp/name. An entry there is replaced: its child
+  // loses its link(s) here, or is named in out->unlink_inode when it lives
+  // elsewhere. The moved child is touched (TouchMoved), or, a directory of
+  // another partition whose parent changes, named in out->reparent_inode.
+  void MoveInto(InodeId dp, std::string_view name, InodeId child, uint32_t type, bool parent_changes,
+                proto::MetaResponse* out);
+  // The moved `child`, if it lives here: its ctime, and a directory's
+  // parent. False when it lives elsewhere.
+  bool TouchMoved(InodeId child, InodeId new_parent);
+
+  // Cross-partition rename txns (ops/rename_txn.cc).
+  using LockTree = absl::btree_map<DentryKey, uint64_t, DentryLess>;
+  using TxnMap = std::map<uint64_t, proto::RenameTxnRecord>;
+  // Busy when a pending rename txn holds parent/name.
+  Status CheckNotLocked(InodeId parent, std::string_view name) const;
+  // Ends the pending txn `r`: its lock goes, the record stays as `state`.
+  void EndTxn(proto::RenameTxnRecord& r, proto::RenameTxnState state);
+  // Remembers the unknown txn as aborted, so that a prepare of it fails.
+  void RecordAborted(uint64_t txn, int64_t expires_ns);
+  // B's checks of the pending destination `r`, at prepare and again at
+  // commit: CheckRenameTarget in a live directory. `same`: the name already
+  // is a link of the child (nothing to check or do).
+  Status CheckTxnTarget(const proto::RenameTxnRecord& r, bool* same);
+  // From DoExpire: aborts pending destination txns past their expiry and
+  // forgets finished ones past rename_txn_keep.
+  void ExpireRenameTxns();
+  // The records of a snapshot, checked (a pending source's entry is among
+  // `dentries`, no name is locked twice), and the locks they hold. Errors:
+  // Corruption.
+  static Status LoadRenameTxns(const proto::PartitionHeader& h, const DentryTree& dentries, TxnMap* txns,
+                               LockTree* locks);
 
   PartitionOptions options_;
   InodeId start_;
@@ -207,6 +300,11 @@ class Partition : public raft::StateMachine {
   std::map<InodeId, std::map<uint64_t, int64_t>> leases_;
   std::map<InodeId, proto::OrphanRecord> orphans_;
   std::deque<proto::DeletionRecord> deletions_;
+  // Cross-partition renames: txn -> its record here (pending, or finished
+  // and kept to answer late ops the same way), and the names pending ones
+  // lock (parent, name) -> txn.
+  TxnMap rename_txns_;
+  LockTree rename_locks_;
   uint64_t next_deletion_ = 1;
   absl::flat_hash_map<uint64_t, ClientAnswers> answers_;
   // The command being applied: its time and caller.

@@ -74,6 +74,7 @@ Result<std::string> Partition::Snapshot() {
     }
   }
   h.set_last_now_ns(now_ns_);
+  for (const auto& [txn, r] : rename_txns_) *h.add_rename_txns() = r;
 
   std::string out(kMagic);
   PutRecord(&out, h);
@@ -150,6 +151,9 @@ Status Partition::Restore(std::string_view data) {
     c.floor = r.floor();
     for (const proto::AnswerRecord& a : r.answers()) c.answers[a.seq()] = a.response();
   }
+  TxnMap rename_txns;
+  LockTree rename_locks;
+  CFS_RETURN_IF_ERROR(LoadRenameTxns(h, dentries, &rename_txns, &rename_locks));
 
   // Everything checked: replace the state.
   start_ = InodeId(h.start());
@@ -163,9 +167,10 @@ Status Partition::Restore(std::string_view data) {
   deletions_.assign(h.deletions().begin(), h.deletions().end());
   next_deletion_ = h.next_deletion();
   answers_ = std::move(answers);
+  rename_txns_ = std::move(rename_txns);
+  rename_locks_ = std::move(rename_locks);
   now_ns_ = h.last_now_ns();
-  stats_.inodes = inodes_.size();
-  stats_.dentries = dentries_.size();
+  PublishStats();
   return Status::OK();
 }
 

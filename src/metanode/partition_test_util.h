@@ -36,13 +36,18 @@ class PartitionTest : public ::testing::Test {
   // a new sequence number.
   template <typename Fill>
   proto::MetaResponse Run(Fill fill) {
+    return RunOn(*p_, fill);
+  }
+  // The same, on another partition.
+  template <typename Fill>
+  proto::MetaResponse RunOn(Partition& p, Fill fill) {
     proto::MetaCommand c;
     c.set_client_id(client_);
     c.set_seq(++seq_);
     c.set_now_ns(now_);
     *c.mutable_caller() = caller_;
     fill(c);
-    return p_->Execute(c);
+    return p.Execute(c);
   }
 
   proto::MetaResponse Create(uint64_t parent, const std::string& name, uint32_t mode) {

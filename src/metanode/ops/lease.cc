@@ -51,6 +51,7 @@ Status Partition::DoExpire() {
     auto ni = inodes_.find(id);
     if (ni != inodes_.end() && ni->second.nlink == 0) FreeInode(ni);
   }
+  ExpireRenameTxns();
   ForgetIdleClients();
   return Status::OK();
 }

@@ -18,6 +18,7 @@ Status Partition::DoUnlink(const proto::UnlinkOp& op, proto::MetaResponse* out) 
   if (it == dentries_.end()) return Status::NotFound(fmt::format("{}/{} not found", parent_id, op.name()));
   const InodeId child = it->second.child();
   const bool is_dir = it->second.is_dir();
+  CFS_RETURN_IF_ERROR(CheckNotLocked(parent_id, op.name()));  // a cross-partition rename holds it
   if (op.rmdir() && !is_dir) return Status(Code::kNotDirectory, fmt::format("{}/{} is not a directory", parent_id, op.name()));
   if (!op.rmdir() && is_dir) return Status(Code::kIsDirectory, fmt::format("{}/{} is a directory", parent_id, op.name()));
   auto ci = inodes_.find(child);

@@ -1,0 +1,80 @@
+#include "metanode/read.h"
+
+#include <fmt/format.h>
+
+namespace cfs::metanode {
+namespace {
+
+// Batch reads are bounded so one request cannot build an unbounded answer.
+constexpr int kMaxBatchGetAttr = 4096;
+constexpr uint32_t kMaxReadDirLimit = 4096;
+
+Status Read(const Partition& p, const proto::MetaReadRequest& req, proto::MetaResponse* out) {
+  switch (req.read_case()) {
+    case proto::MetaReadRequest::kLookup: {
+      CFS_ASSIGN_OR_RETURN(*out->mutable_attr(),
+                           p.Lookup(InodeId(req.lookup().parent()), req.lookup().name(), req.caller()));
+      return Status::OK();
+    }
+    case proto::MetaReadRequest::kGetAttr: {
+      CFS_ASSIGN_OR_RETURN(*out->mutable_attr(), p.GetAttr(InodeId(req.get_attr().inode())));
+      return Status::OK();
+    }
+    case proto::MetaReadRequest::kBatchGetAttr: {
+      const auto& ids = req.batch_get_attr().inodes();
+      if (ids.size() > kMaxBatchGetAttr) {
+        return Status::InvalidArgument(fmt::format("batch getattr of {} inodes (at most {})", ids.size(), kMaxBatchGetAttr));
+      }
+      std::vector<InodeId> inodes;
+      inodes.reserve(static_cast<size_t>(ids.size()));
+      for (uint64_t id : ids) inodes.emplace_back(id);
+      for (auto& attr : p.BatchGetAttr(inodes)) *out->add_attrs() = std::move(attr);
+      return Status::OK();
+    }
+    case proto::MetaReadRequest::kReadDir: {
+      const auto& r = req.read_dir();
+      const uint32_t limit = r.limit() == 0 ? kMaxReadDirLimit : std::min(r.limit(), kMaxReadDirLimit);
+      return p.ReadDir(InodeId(r.parent()), r.after(), limit, r.plus(), req.caller(), out);
+    }
+    case proto::MetaReadRequest::kReadLink: {
+      CFS_ASSIGN_OR_RETURN(std::string target, p.ReadLink(InodeId(req.read_link().inode())));
+      out->set_value(std::move(target));
+      return Status::OK();
+    }
+    case proto::MetaReadRequest::kGetXattr: {
+      CFS_ASSIGN_OR_RETURN(std::string value, p.GetXattr(InodeId(req.get_xattr().inode()), req.get_xattr().name()));
+      out->set_value(std::move(value));
+      return Status::OK();
+    }
+    case proto::MetaReadRequest::kListXattr: {
+      CFS_ASSIGN_OR_RETURN(auto names, p.ListXattr(InodeId(req.list_xattr().inode())));
+      for (auto& n : names) out->add_names(std::move(n));
+      return Status::OK();
+    }
+    case proto::MetaReadRequest::kGetExtents: {
+      CFS_ASSIGN_OR_RETURN(auto extents, p.GetExtents(InodeId(req.get_extents().inode())));
+      for (const Extent& e : extents) ExtentToProto(e, out->add_extents());
+      return Status::OK();
+    }
+    case proto::MetaReadRequest::kStatFs:
+      *out->mutable_statfs() = p.StatFs();
+      return Status::OK();
+    case proto::MetaReadRequest::READ_NOT_SET:
+      break;
+  }
+  return Status::InvalidArgument("meta read without a read");
+}
+
+}  // namespace
+
+proto::MetaResponse ExecuteRead(const Partition& partition, const proto::MetaReadRequest& request) {
+  proto::MetaResponse out;
+  if (Status s = Read(partition, request, &out); !s.ok()) {
+    out.Clear();
+    out.set_code(static_cast<uint32_t>(s.code()));
+    out.set_message(s.message());
+  }
+  return out;
+}
+
+}  // namespace cfs::metanode
