@@ -15,7 +15,12 @@ Status AnswerStatus(const proto::MetaResponse& response) {
 
 namespace {
 
-uint64_t NewClientId() {
+// Fault injection for a rename's steps (MetaClient::Rename's crash_after).
+bool StopHere(int& steps, int crash_after) { return crash_after > 0 && ++steps >= crash_after; }
+Status Stopped() { return Status(Code::kAborted, "rename: stopped on purpose (crash_after)"); }
+
+// A random id other than 0 (client ids, rename txn ids).
+uint64_t RandomId() {
   std::random_device rd;
   uint64_t id = 0;
   while (id == 0) id = (uint64_t{rd()} << 32) | rd();
@@ -27,7 +32,7 @@ uint64_t NewClientId() {
 MetaClient::MetaClient(rpc::ChannelPool& pool, MetaClientOptions options)
     : pool_(pool),
       options_(std::move(options)),
-      client_id_(NewClientId()),
+      client_id_(RandomId()),
       masters_(pool, options_.masters),
       router_(pool, masters_, options_.volume, 0, options_.timeout) {}
 
@@ -52,6 +57,20 @@ Result<uint64_t> MetaClient::PartitionWithRoom(uint64_t preferred) const {
     if (!full_.contains(it->record().id())) return it->record().id();
   }
   return Status::NoSpace(fmt::format("volume {}: no meta partition has inode ids left", v.name()));
+}
+
+Result<uint64_t> MetaClient::PartitionForDirectory(uint64_t parent, std::string_view name) const {
+  const proto::VolumeView v = router_.view();
+  std::vector<uint64_t> open;
+  {
+    std::lock_guard l(mu_);
+    for (const auto& p : v.partitions()) {
+      if (!full_.contains(p.record().id())) open.push_back(p.record().id());
+    }
+  }
+  if (open.empty()) return Status::NoSpace(fmt::format("volume {}: no meta partition has inode ids left", v.name()));
+  const size_t h = std::hash<std::string_view>()(name) ^ std::hash<uint64_t>()(parent);
+  return open[h % open.size()];
 }
 
 void MetaClient::MarkFull(uint64_t partition) {
@@ -88,7 +107,10 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
                                                              std::string_view symlink_target) {
   auto home = co_await PartitionOf(parent);
   if (!home.ok()) co_return home.status();
-  auto target = PartitionWithRoom(*home);
+  // Files live with their parent (one entry creates both); directories are
+  // spread over the partitions, so that a volume's subtrees and their load
+  // spread too.
+  auto target = (mode & S_IFMT) == S_IFDIR ? PartitionForDirectory(parent, name) : PartitionWithRoom(*home);
   if (!target.ok()) co_return target.status();
   if (*target == *home) {
     proto::MetaCommand c;
@@ -106,7 +128,12 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
     }
     MarkFull(*home);  // the parent's range is used up: the inode goes elsewhere
     target = PartitionWithRoom(*home);
-    if (!target.ok()) co_return target.status();
+    if (!target.ok()) {
+      // A split added a partition this view does not have yet.
+      if (Status s = co_await router_.Refresh(); !s.ok()) co_return s;
+      target = PartitionWithRoom(*home);
+      if (!target.ok()) co_return target.status();
+    }
   }
   // Across partitions: the inode (an orphan until confirmed), the dentry,
   // the confirmation.
@@ -129,7 +156,13 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
   d->set_mode(mode & S_IFMT);
   auto dentry = co_await Write(*home, std::move(cd), caller);
   if (!dentry.ok()) co_return dentry.status();  // the orphan is reclaimed after its grace period
-  if (Status s = AnswerStatus(*dentry); !s.ok()) co_return s;
+  if (Status s = AnswerStatus(*dentry); !s.ok()) {
+    // No dentry will point at it: free the orphan now rather than after its grace.
+    proto::MetaCommand reclaim;
+    reclaim.mutable_reclaim_orphan()->set_inode(inode->attr().inode());
+    (void)co_await Write(*target, std::move(reclaim), caller);
+    co_return s;
+  }
   proto::MetaCommand confirm;
   confirm.mutable_confirm_link()->set_inode(inode->attr().inode());
   // Unconfirmed, the metanode's orphan check finds the dentry and confirms.
@@ -193,16 +226,168 @@ asio::awaitable<Status> MetaClient::Unlink(uint64_t parent, std::string_view nam
   auto r = co_await Write(*home, std::move(c), caller);
   if (!r.ok()) co_return r.status();
   if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
-  if (r->unlink_inode() != 0) {
-    auto where = co_await PartitionOf(r->unlink_inode());
+  co_return co_await FollowUps(*r, 0, caller);
+}
+
+asio::awaitable<Status> MetaClient::FollowUps(const proto::MetaResponse& answer, uint64_t new_parent,
+                                              const proto::Caller& caller) {
+  if (answer.unlink_inode() != 0) {
+    auto where = co_await PartitionOf(answer.unlink_inode());
     if (!where.ok()) co_return where.status();
     proto::MetaCommand u;
-    u.mutable_unlink_inode()->set_inode(r->unlink_inode());
+    u.mutable_unlink_inode()->set_inode(answer.unlink_inode());
     auto dropped = co_await Write(*where, std::move(u), caller);
     if (!dropped.ok()) co_return dropped.status();
-    if (Status s = AnswerStatus(*dropped); !s.ok()) co_return s;
+    // NotFound: freed already (a retried follow-up).
+    if (Status s = AnswerStatus(*dropped); !s.ok() && !s.Is(Code::kNotFound)) co_return s;
+  }
+  if (answer.reparent_inode() != 0 && new_parent != 0) {
+    auto where = co_await PartitionOf(answer.reparent_inode());
+    if (!where.ok()) co_return where.status();
+    proto::MetaCommand c;
+    c.mutable_set_attr()->set_inode(answer.reparent_inode());
+    c.mutable_set_attr()->set_valid(proto::SETATTR_PARENT);
+    c.mutable_set_attr()->set_parent(new_parent);
+    auto moved = co_await Write(*where, std::move(c), proto::Caller());
+    if (!moved.ok()) co_return moved.status();
+    if (Status s = AnswerStatus(*moved); !s.ok()) co_return s;
   }
   co_return Status::OK();
+}
+
+asio::awaitable<Status> MetaClient::Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
+                                           std::string_view dst_name, uint32_t flags, const proto::Caller& caller,
+                                           int crash_after) {
+  auto a = co_await PartitionOf(src_parent);
+  if (!a.ok()) co_return a.status();
+  auto b = co_await PartitionOf(dst_parent);
+  if (!b.ok()) co_return b.status();
+  if (*a == *b) {
+    proto::MetaCommand c;
+    auto* op = c.mutable_rename();
+    op->set_src_parent(src_parent);
+    op->set_src_name(std::string(src_name));
+    op->set_dst_parent(dst_parent);
+    op->set_dst_name(std::string(dst_name));
+    op->set_flags(flags);
+    auto r = co_await Write(*a, std::move(c), caller);
+    if (!r.ok()) co_return r.status();
+    if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
+    co_return co_await FollowUps(*r, dst_parent, caller);
+  }
+  co_return co_await RenameAcross(*a, src_parent, src_name, *b, dst_parent, dst_name, flags, caller, crash_after);
+}
+
+asio::awaitable<Status> MetaClient::RenameAcross(uint64_t a, uint64_t src_parent, std::string_view src_name,
+                                                 uint64_t b, uint64_t dst_parent, std::string_view dst_name,
+                                                 uint32_t flags, const proto::Caller& caller, int crash_after) {
+  // Two-phase commit; B (the destination's partition) decides.
+  int steps = 0;
+  const uint64_t txn = RandomId();
+  const int64_t expires =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.rename_txn_timeout).count();
+
+  proto::MetaCommand prepare_src;
+  auto* ps = prepare_src.mutable_rename_prepare_src();
+  ps->set_txn(txn);
+  ps->set_src_parent(src_parent);
+  ps->set_src_name(std::string(src_name));
+  ps->set_dst_parent(dst_parent);
+  ps->set_dst_name(std::string(dst_name));
+  ps->set_flags(flags);
+  ps->set_dst_partition(b);
+  ps->set_expires_ns(expires);
+  auto src = co_await Write(a, std::move(prepare_src), caller);
+  if (!src.ok()) co_return src.status();  // if it was applied, A's leader resolves it after the expiry
+  if (Status s = AnswerStatus(*src); !s.ok()) co_return s;
+  if (StopHere(steps, crash_after)) co_return Stopped();
+
+  proto::MetaCommand prepare_dst;
+  auto* pd = prepare_dst.mutable_rename_prepare_dst();
+  pd->set_txn(txn);
+  pd->set_dst_parent(dst_parent);
+  pd->set_dst_name(std::string(dst_name));
+  pd->set_child(src->attr().inode());
+  pd->set_child_mode(src->attr().mode() & S_IFMT);
+  pd->set_flags(flags);
+  pd->set_src_partition(a);
+  pd->set_expires_ns(expires);
+  auto dst = co_await Write(b, std::move(prepare_dst), caller);
+  if (!dst.ok()) co_return dst.status();  // A resolves with B
+  if (Status s = AnswerStatus(*dst); !s.ok() || dst->rename_noop()) {
+    if (!dst->rename_noop()) co_await AbortTxn(b, txn, expires, caller);  // records it aborted at B, so A may abort
+    co_await AbortTxn(a, txn, expires, caller);
+    co_return s;
+  }
+  if (StopHere(steps, crash_after)) co_return Stopped();
+
+  proto::MetaCommand commit_b;
+  commit_b.mutable_rename_commit()->set_txn(txn);
+  commit_b.mutable_rename_commit()->set_expires_ns(expires);
+  auto committed = co_await Write(b, std::move(commit_b), caller);
+  if (!committed.ok()) co_return committed.status();  // A resolves with B
+  if (Status s = AnswerStatus(*committed); !s.ok()) {
+    co_await AbortTxn(a, txn, expires, caller);  // an error from B's commit: never committed
+    co_return s;
+  }
+  if (StopHere(steps, crash_after)) co_return Stopped();
+
+  proto::MetaCommand commit_a;
+  commit_a.mutable_rename_commit()->set_txn(txn);
+  commit_a.mutable_rename_commit()->set_expires_ns(expires);
+  auto finished = co_await Write(a, std::move(commit_a), caller);
+  if (!finished.ok()) co_return finished.status();  // A's leader resolves it (committed) after the expiry
+  if (Status s = AnswerStatus(*finished); !s.ok()) co_return s;
+  if (StopHere(steps, crash_after)) co_return Stopped();
+
+  proto::MetaCommand forget;
+  forget.mutable_rename_forget()->set_txn(txn);
+  forget.mutable_rename_forget()->set_expires_ns(expires);
+  (void)co_await Write(b, std::move(forget), caller);
+  co_return co_await FollowUps(*committed, dst_parent, caller);
+}
+
+asio::awaitable<void> MetaClient::AbortTxn(uint64_t partition, uint64_t txn, int64_t expires_ns,
+                                           const proto::Caller& caller) {
+  proto::MetaCommand c;
+  c.mutable_rename_abort()->set_txn(txn);
+  c.mutable_rename_abort()->set_expires_ns(expires_ns);
+  (void)co_await Write(partition, std::move(c), caller);  // unanswered: resolved by A's leader later
+}
+
+asio::awaitable<Result<proto::MetaResponse>> MetaClient::ReadDir(uint64_t parent, std::string_view after,
+                                                                 uint32_t limit, bool plus, const proto::Caller& caller) {
+  auto home = co_await PartitionOf(parent);
+  if (!home.ok()) co_return home.status();
+  proto::MetaReadRequest req;
+  auto* r = req.mutable_read_dir();
+  r->set_parent(parent);
+  r->set_after(std::string(after));
+  r->set_limit(limit);
+  r->set_plus(plus);
+  auto answer = co_await Read(*home, std::move(req), caller);
+  if (!answer.ok()) co_return answer.status();
+  if (Status s = AnswerStatus(*answer); !s.ok()) co_return s;
+  co_return answer;
+}
+
+asio::awaitable<Result<proto::InodeAttr>> MetaClient::Resolve(std::string_view path, const proto::Caller& caller) {
+  if (path.empty() || path[0] != '/') co_return Status::InvalidArgument(fmt::format("path {} is not absolute", path));
+  auto attr = co_await GetAttr(kRootInode);
+  if (!attr.ok()) co_return attr.status();
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    const size_t j = path.find('/', i);
+    const std::string_view name = path.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
+    if (name.empty()) break;
+    auto next = co_await Lookup(attr->inode(), name, caller);
+    if (!next.ok()) co_return next.status().WithContext(std::string(path.substr(0, j)));
+    attr = std::move(next);
+    i = j == std::string_view::npos ? path.size() : j;
+  }
+  co_return attr;
 }
 
 }  // namespace cfs::client

@@ -7,6 +7,9 @@
 //   hints and retrying NotLeader/Unavailable/Timeout until the deadline.
 // - Every write carries this client's id and a new sequence number, kept
 //   across its retries, so the partition applies it once.
+// - Placement: a file goes to its parent's partition (one entry creates
+//   inode and dentry); a directory to a partition chosen by a hash of its
+//   name among those with room, so subtrees spread over the partitions.
 // - Operations that span partitions are done in the order that leaves
 //   nothing visible half-done: a file whose parent's partition has no inode
 //   ids left is created as an inode in a partition with room (an orphan
@@ -38,10 +41,15 @@ namespace asio = boost::asio;
 
 inline constexpr uint64_t kRootInode = 1;
 
+
 struct MetaClientOptions {
   std::vector<std::string> masters = {"127.0.0.1:9333"};
   std::string volume;
   std::chrono::milliseconds timeout{30000};
+  // A cross-partition rename's transaction expires this long after it began
+  // (then the metanodes resolve what a dead client left). At most the
+  // partitions' rename_txn_max (1 minute).
+  std::chrono::milliseconds rename_txn_timeout{30000};
 };
 
 // A MetaResponse's code and message as a Status.
@@ -65,6 +73,20 @@ class MetaClient {
   asio::awaitable<Result<proto::InodeAttr>> GetAttr(uint64_t inode);
   // Removes parent/name (rmdir: a directory, which must be empty).
   asio::awaitable<Status> Unlink(uint64_t parent, std::string_view name, bool rmdir, const proto::Caller& caller);
+  // Renames src_parent/src_name to dst_parent/dst_name (flags: RENAME_NOREPLACE
+  // 1, RENAME_EXCHANGE 2, as renameat2). Across partitions, a two-phase
+  // commit (metanode/partition.h); `crash_after` > 0 stops after that many
+  // of its steps and answers Aborted without finishing (fault injection for
+  // tests: the metanodes must resolve what is left).
+  asio::awaitable<Status> Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
+                                 std::string_view dst_name, uint32_t flags, const proto::Caller& caller,
+                                 int crash_after = 0);
+  // Up to `limit` entries of `parent` after `after`; the answer's `more`
+  // says whether more follow.
+  asio::awaitable<Result<proto::MetaResponse>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
+                                                       bool plus, const proto::Caller& caller);
+  // The inode of an absolute path ("/a/b"); "/" is the root.
+  asio::awaitable<Result<proto::InodeAttr>> Resolve(std::string_view path, const proto::Caller& caller);
 
   // One command to a partition (deduplicated); the answer, error or not.
   asio::awaitable<Result<proto::MetaResponse>> Write(uint64_t partition, proto::MetaCommand command,
@@ -78,7 +100,17 @@ class MetaClient {
  private:
   // A partition with inode ids left for a new inode, preferring `preferred`.
   Result<uint64_t> PartitionWithRoom(uint64_t preferred) const;
+  // The partition for a new directory: one with room, by a hash of its name.
+  Result<uint64_t> PartitionForDirectory(uint64_t parent, std::string_view name) const;
   void MarkFull(uint64_t partition);
+  // The two-phase commit of a rename from partition `a` to partition `b`.
+  asio::awaitable<Status> RenameAcross(uint64_t a, uint64_t src_parent, std::string_view src_name, uint64_t b,
+                                       uint64_t dst_parent, std::string_view dst_name, uint32_t flags,
+                                       const proto::Caller& caller, int crash_after);
+  asio::awaitable<void> AbortTxn(uint64_t partition, uint64_t txn, int64_t expires_ns, const proto::Caller& caller);
+  // The follow-ups a rename or unlink answer names in other partitions.
+  asio::awaitable<Status> FollowUps(const proto::MetaResponse& answer, uint64_t new_parent,
+                                    const proto::Caller& caller);
 
   rpc::ChannelPool& pool_;
   const MetaClientOptions options_;

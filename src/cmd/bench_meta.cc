@@ -27,6 +27,7 @@ struct BenchMetaArgs {
   int concurrency = 64;
   int threads = 1;
   bool keep = false;
+  std::string dir;
 };
 
 // Every metanode of the volume: its resident bytes (0 if it did not answer).
@@ -65,8 +66,11 @@ int RunBenchMeta(const BenchMetaArgs& a) {
   std::cout << fmt::format("cfs bench meta: {} files, concurrency {}, volume {} ({} replicas, {} meta partitions)\n",
                            a.n, a.concurrency, a.volume, view.replicas(), view.partitions_size());
   const proto::Caller root;
-  const std::string dir_name = fmt::format("cfs-bench-{:016x}", meta.client_id());
+  const std::string dir_name = a.dir.empty() ? fmt::format("cfs-bench-{:016x}", meta.client_id()) : a.dir;
   auto dir = runtime.Run(meta.Create(client::kRootInode, dir_name, S_IFDIR | 0755, root));
+  if (!dir.ok() && dir.status().Is(Code::kExists) && !a.dir.empty()) {
+    dir = runtime.Run(meta.Lookup(client::kRootInode, dir_name, root));  // --dir names one made before
+  }
   if (!dir.ok()) {
     std::cerr << "cfs bench meta: mkdir /" << dir_name << ": " << dir.status().ToString() << "\n";
     runtime.Stop();
@@ -159,6 +163,7 @@ std::function<int()> SetupBenchMeta(CLI::App* app) {
   app->add_option("-c,--concurrency", a->concurrency, "requests in flight")->capture_default_str();
   app->add_option("--threads", a->threads, "client event loop threads")->capture_default_str();
   app->add_flag("--keep", a->keep, "skip the unlink phase (leave the files)");
+  app->add_option("--dir", a->dir, "the directory in the root to work in, made unless it exists (default: a new cfs-bench-<client id>)");
   return [a] { return RunBenchMeta(*a); };
 }
 

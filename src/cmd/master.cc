@@ -1,6 +1,7 @@
 // `cfs master`: the master (volume manager): topology from datanode
-// heartbeats, Assign with block group growth, lookups, cluster status; one
-// master alone or a Raft group of masters (--peers).
+// heartbeats, Assign with block group growth, lookups, cluster status,
+// metanodes and volumes (meta partitions: creation, split, replica moves);
+// one master alone or a Raft group of masters (--peers).
 #include <iostream>
 
 #include <fmt/format.h>
@@ -29,6 +30,9 @@ struct MasterArgs {
   int raft_election_ticks = 10;
   uint64_t raft_snapshot_entries = 10000;
   uint64_t raft_keep_entries = 1000;
+  int meta_partitions = 3;
+  uint64_t meta_partition_ids = uint64_t{1} << 24;
+  uint64_t split_inodes = 4'000'000;
 };
 
 int RunMaster(const MasterArgs& a) {
@@ -48,6 +52,13 @@ int RunMaster(const MasterArgs& a) {
   o.raft_election_ticks = a.raft_election_ticks;
   o.raft_snapshot_entries = a.raft_snapshot_entries;
   o.raft_keep_entries = a.raft_keep_entries;
+  o.initial_meta_partitions = a.meta_partitions;
+  o.meta_partition_ids = a.meta_partition_ids;
+  o.split_inodes = a.split_inodes;
+  if (a.meta_partitions < 1 || a.meta_partition_ids < 1 || a.split_inodes < 1) {
+    std::cerr << "cfs master: --meta-partitions, --meta-partition-ids and --split-inodes must be positive\n";
+    return 2;
+  }
   auto service = master::MasterService::Open(pool, o);
   if (!service.ok()) {
     std::cerr << "cfs master: " << service.status().ToString() << "\n";
@@ -105,6 +116,12 @@ std::function<int()> SetupMaster(CLI::App* app) {
   app->add_option("--raft-snapshot-entries", a->raft_snapshot_entries, "snapshot the cluster map after this many entries")
       ->capture_default_str();
   app->add_option("--raft-keep-entries", a->raft_keep_entries, "log entries kept behind a snapshot for slow masters")
+      ->capture_default_str();
+  app->add_option("--meta-partitions", a->meta_partitions, "meta partitions a new volume starts with")
+      ->capture_default_str();
+  app->add_option("--meta-partition-ids", a->meta_partition_ids, "inode ids per meta partition (and per split)")
+      ->capture_default_str();
+  app->add_option("--split-inodes", a->split_inodes, "split a volume's last meta partition at this many inodes")
       ->capture_default_str();
   return [a] { return RunMaster(*a); };
 }

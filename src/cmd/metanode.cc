@@ -28,6 +28,9 @@ struct MetanodeArgs {
   int raft_election_ticks = 10;
   uint64_t raft_snapshot_entries = 200000;
   int register_timeout_s = 60;
+  int housekeeping_interval_ms = 1000;
+  int expire_interval_ms = 10000;
+  int orphan_grace_s = 300;
 };
 
 int RunMetanode(const MetanodeArgs& a) {
@@ -44,6 +47,9 @@ int RunMetanode(const MetanodeArgs& a) {
   o.raft_tick = std::chrono::milliseconds(a.raft_tick_ms);
   o.raft_election_ticks = a.raft_election_ticks;
   o.raft_snapshot_entries = a.raft_snapshot_entries;
+  o.housekeeping_interval = std::chrono::milliseconds(a.housekeeping_interval_ms);
+  o.expire_interval = std::chrono::milliseconds(a.expire_interval_ms);
+  o.orphan_grace = std::chrono::seconds(a.orphan_grace_s);
   if (!a.memory_limit.empty()) {
     auto limit = ParseSize(a.memory_limit);
     if (!limit.ok()) {
@@ -108,6 +114,13 @@ std::function<int()> SetupMetanode(CLI::App* app) {
   app->add_option("--raft-snapshot-entries", a->raft_snapshot_entries, "snapshot a partition after this many entries")
       ->capture_default_str();
   app->add_option("--register-timeout-s", a->register_timeout_s, "first start: how long to wait for the master")
+      ->capture_default_str();
+  app->add_option("--housekeeping-interval-ms", a->housekeeping_interval_ms,
+                  "how often a partition leader checks orphans, renames left by clients and deletions")
+      ->capture_default_str();
+  app->add_option("--expire-interval-ms", a->expire_interval_ms, "how often a partition leader expires leases")
+      ->capture_default_str();
+  app->add_option("--orphan-grace-s", a->orphan_grace_s, "an inode without a dentry is reclaimed after this")
       ->capture_default_str();
   return [a] { return RunMetanode(*a); };
 }

@@ -55,8 +55,8 @@ Result<std::vector<uint64_t>> MetaView::Choose(size_t count, const std::set<uint
     candidates.emplace_back(n.partitions, memory, id);
   }
   if (candidates.size() < count) {
-    return Status::Unavailable(
-        fmt::format("{} metanode(s) wanted, {} live and eligible", count, candidates.size()));
+    // NoSpace, not Unavailable: callers would retry an Unavailable as a routing error.
+    return Status::NoSpace(fmt::format("{} metanode(s) wanted, {} live and eligible", count, candidates.size()));
   }
   std::sort(candidates.begin(), candidates.end());
   std::vector<uint64_t> out;

@@ -40,7 +40,7 @@ class MetaView {
 
   // `count` distinct live metanodes not in `exclude`: fewest partitions
   // first, then the smallest share of memory in use, then the lowest id.
-  // Unavailable if there are not enough.
+  // NoSpace if there are not enough.
   Result<std::vector<uint64_t>> Choose(size_t count, const std::set<uint64_t>& exclude) const;
   // A replica was placed on `id` (counts until its heartbeat reports it).
   void NotePlaced(uint64_t id);

@@ -181,7 +181,7 @@ asio::awaitable<Result<proto::VolumeView>> MasterService::CreateVolume(const pro
     const size_t live = meta_view_.LiveCount();
     const uint32_t replicas = req.replicas() != 0 ? req.replicas() : static_cast<uint32_t>(std::min<size_t>(3, live));
     if (replicas == 0 || replicas > live) {
-      co_return Status::Unavailable(fmt::format("volume {}: {} replica(s) need as many live metanodes; {} live",
+      co_return Status::NoSpace(fmt::format("volume {}: {} replica(s) need as many live metanodes; {} live",
                                                 Quoted(req.name()), std::max<uint32_t>(replicas, 1), live));
     }
     v.set_replicas(replicas);

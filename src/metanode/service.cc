@@ -523,6 +523,47 @@ asio::awaitable<void> MetanodeService::HousekeepPartition(uint64_t id, bool expi
     }
   }
 
+  // Cross-partition renames past their expiry whose source is here (their
+  // client died or gave up): the destination's partition decides.
+  std::function<std::vector<proto::RenameTxnRecord>(const Partition&)> txns_of = [now](const Partition& p) {
+    return p.ExpiredSourceTxns(now);
+  };
+  auto txns = co_await ReadOnStrand<std::vector<proto::RenameTxnRecord>>(id, std::move(txns_of));
+  if (txns.ok() && !txns->empty()) {
+    rpc::PartitionRouter& router = RouterFor(volume);
+    for (const auto& t : *txns) {
+      proto::MetaWriteRequest resolve;
+      resolve.set_partition(t.dst_partition());
+      resolve.mutable_command()->mutable_rename_resolve()->set_txn(t.txn());
+      resolve.mutable_command()->mutable_rename_resolve()->set_expires_ns(t.expires_ns());
+      proto::MetaResponse decided;
+      auto r = co_await router.Call(t.dst_partition(), proto::METANODE_WRITE, resolve, &decided);
+      if (!r.ok() || decided.code() != 0) continue;  // next round
+      proto::MetaCommand c;
+      if (decided.txn_committed()) {
+        c.mutable_rename_commit()->set_txn(t.txn());
+        c.mutable_rename_commit()->set_expires_ns(t.expires_ns());
+      } else {
+        c.mutable_rename_abort()->set_txn(t.txn());
+        c.mutable_rename_abort()->set_expires_ns(t.expires_ns());
+      }
+      auto applied = co_await Propose(id, std::move(c));
+      if (!applied.ok() || applied->code() != 0) continue;
+      if (decided.txn_committed()) {
+        proto::MetaWriteRequest forget;
+        forget.set_partition(t.dst_partition());
+        forget.mutable_command()->mutable_rename_forget()->set_txn(t.txn());
+        forget.mutable_command()->mutable_rename_forget()->set_expires_ns(t.expires_ns());
+        proto::MetaResponse forgot;
+        (void)co_await router.Call(t.dst_partition(), proto::METANODE_WRITE, forget, &forgot);
+      }
+      std::lock_guard l(mu_);
+      ++(decided.txn_committed() ? hk_stats_.renames_committed : hk_stats_.renames_aborted);
+      spdlog::info("meta partition {}: rename txn {:016x} left by its client resolved with partition {}: {}", id, t.txn(),
+                   t.dst_partition(), decided.txn_committed() ? "committed" : "aborted");
+    }
+  }
+
   // The deletion queue, in order, up to the first needle that fails.
   const size_t limit = options_.deletions_per_round;
   std::function<std::vector<proto::DeletionRecord>(const Partition&)> pending_of = [limit](const Partition& p) {

@@ -22,8 +22,10 @@
 // - Housekeeping on the leader of each partition, every
 //   housekeeping_interval: Expire (leases, unlinked inodes), the orphan
 //   check (a Lookup of the orphan's dentry in its parent's partition, then
-//   ConfirmLink or ReclaimOrphan), and the deletion queue (needles deleted
-//   on their datanodes, then DeletionDone).
+//   ConfirmLink or ReclaimOrphan), cross-partition renames their client
+//   left past the expiry (RenameResolve at the destination's partition,
+//   which decides, then commit or abort here), and the deletion queue
+//   (needles deleted on their datanodes, then DeletionDone).
 //
 // Thread-safety: handlers may run on any thread; mu_ guards the tables
 // (never held across a co_await). A Partition is touched only on its
@@ -75,6 +77,8 @@ struct HousekeepingStats {
   uint64_t expires = 0;
   uint64_t orphans_confirmed = 0;
   uint64_t orphans_reclaimed = 0;
+  uint64_t renames_committed = 0;  // cross-partition renames resolved for a client that left
+  uint64_t renames_aborted = 0;
   uint64_t needles_deleted = 0;
   uint64_t deletion_errors = 0;
 };

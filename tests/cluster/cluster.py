@@ -56,7 +56,8 @@ class Cluster:
     """Masters (1, or a Raft group of 3: master i on 127.0.0.(i+1)) and
     datanodes described by (dc, rack, max_block_groups)."""
 
-    def __init__(self, datanodes, heartbeat_ms=300, size_limit_mb=None, master_args=(), masters=1):
+    def __init__(self, datanodes, heartbeat_ms=300, size_limit_mb=None, master_args=(), masters=1, metanodes=0,
+                 metanode_args=()):
         self.dir = tempfile.mkdtemp(prefix="cfs-cluster-")
         # RPC ports 12000-19990 and HTTP ports (+10000) stay below the kernel's
         # ephemeral range (32768+), where a client socket could hold them.
@@ -88,14 +89,51 @@ class Cluster:
             proc = Proc(f"dn{i}", args, f"{self.dir}/dn{i}.log")
             proc.addr, proc.data_dir, proc.dc, proc.rack = addr, f"{self.dir}/dn{i}", dc, rack
             self.datanodes.append(proc)
+        # Metanode i on 127.0.0.(i+1), port base + 2.
+        self.metanodes = []
+        for i in range(metanodes):
+            addr = f"127.0.0.{i + 1}:{self.base + 2}"
+            args = ["metanode", "--dir", f"{self.dir}/mn{i}", "--addr", addr, "--master", self.master_addr,
+                    "--heartbeat-interval-ms", str(heartbeat_ms)] + list(metanode_args)
+            proc = Proc(f"mn{i}", args, f"{self.dir}/mn{i}.log")
+            proc.addr, proc.http = addr, f"127.0.0.{i + 1}:{self.base + 10002}"
+            self.metanodes.append(proc)
 
     def start(self):
         for m in self.masters:
             m.start()
         for d in self.datanodes:
             d.start()
-        self.wait_alive(len(self.datanodes))
+        for m in self.metanodes:
+            m.start()
+        if self.datanodes:
+            self.wait_alive(len(self.datanodes))
+        for m in self.metanodes:
+            self.wait_http(m)
         return self
+
+    def http_status(self, proc):
+        """A process's /status document, or None if it does not answer."""
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://{proc.http}/status", timeout=2) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def wait_http(self, proc, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.http_status(proc) is not None:
+                return
+            if not proc.alive():
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"{proc.name} does not serve /status\n{self.logs()}")
+
+    def volume(self, *args, check=True):
+        r = self.cfs("volume", *args, "--master", self.master_addr, "--json", check=check)
+        return json.loads(r.stdout) if r.returncode == 0 else None
 
     def wait_alive(self, n, timeout=20):
         deadline = time.time() + timeout
@@ -160,12 +198,12 @@ class Cluster:
 
     def logs(self):
         out = []
-        for p in self.masters + self.datanodes:
+        for p in self.masters + self.datanodes + self.metanodes:
             out.append(f"--- {p.name} ---\n" + p.log()[-3000:])
         return "\n".join(out)
 
     def close(self, keep=False):
-        for p in self.datanodes + self.masters:
+        for p in self.metanodes + self.datanodes + self.masters:
             p.stop()
         if not keep:
             shutil.rmtree(self.dir, ignore_errors=True)
