@@ -35,8 +35,14 @@ struct Waiter {
       h.emplace(std::move(*handler));
       handler.reset();
     }
-    asio::post(ex, [h = std::move(*h), v = std::move(value)]() mutable { std::move(h)(std::move(v)); });
+    // The deadline timer goes too: left pending it would hold this waiter
+    // (and a timer queue slot) until the deadline, for every call.
+    asio::post(ex, [this_waiter = self.lock(), h = std::move(*h), v = std::move(value)]() mutable {
+      if (this_waiter) this_waiter->timer.cancel();
+      std::move(h)(std::move(v));
+    });
   }
+  std::weak_ptr<Waiter> self;
   std::mutex mu;
   std::optional<Handler> handler;
   asio::any_io_executor ex;
@@ -53,6 +59,7 @@ struct Initiation {
   template <typename Handler>
   void operator()(Handler handler) {
     auto waiter = std::make_shared<Waiter<T, Handler>>(std::move(handler), ex);
+    waiter->self = waiter;
     waiter->timer.expires_after(timeout);
     waiter->timer.async_wait([waiter, what = what, ms = timeout.count()](boost::system::error_code) {
       waiter->Complete(T(Status::Timeout(fmt::format("{}: no answer in {} ms", what, ms))));
