@@ -20,6 +20,7 @@ const std::vector<cfs::cmd::Command>& Table() {
       {"meta touch", "create empty files in a volume", SetupMetaTouch},
       {"meta rm", "remove files or empty directories of a volume", SetupMetaRm},
       {"meta mv", "rename within a volume (across meta partitions too)", SetupMetaMv},
+      {"meta attach", "make a stored blob (FID) the data of a file of a volume", SetupMetaAttach},
       {"blob put", "store files as blobs; prints one file id per file", SetupBlobPut},
       {"blob get", "read a blob by file id", SetupBlobGet},
       {"blob rm", "delete a blob by file id", SetupBlobRm},

@@ -15,9 +15,10 @@ Status AnswerStatus(const proto::MetaResponse& response) {
 
 namespace {
 
-// Fault injection for a rename's steps (MetaClient::Rename's crash_after).
+// Fault injection for the steps of an operation across partitions
+// (MetaClientOptions::crash_after).
 bool StopHere(int& steps, int crash_after) { return crash_after > 0 && ++steps >= crash_after; }
-Status Stopped() { return Status(Code::kAborted, "rename: stopped on purpose (crash_after)"); }
+Status Stopped() { return Status(Code::kAborted, "stopped on purpose (crash_after)"); }
 
 // A random id other than 0 (client ids, rename txn ids).
 uint64_t RandomId() {
@@ -148,6 +149,8 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
   if (!inode.ok()) co_return inode.status();
   if (inode->code() == static_cast<uint32_t>(Code::kNoSpace)) MarkFull(*target);
   if (Status s = AnswerStatus(*inode); !s.ok()) co_return s;
+  int steps = 0;
+  if (StopHere(steps, options_.crash_after)) co_return Stopped();  // leaves an orphan
   proto::MetaCommand cd;
   auto* d = cd.mutable_create_dentry();
   d->set_parent(parent);
@@ -163,6 +166,7 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
     (void)co_await Write(*target, std::move(reclaim), caller);
     co_return s;
   }
+  if (StopHere(steps, options_.crash_after)) co_return Stopped();  // linked, not confirmed
   proto::MetaCommand confirm;
   confirm.mutable_confirm_link()->set_inode(inode->attr().inode());
   // Unconfirmed, the metanode's orphan check finds the dentry and confirms.
@@ -256,8 +260,7 @@ asio::awaitable<Status> MetaClient::FollowUps(const proto::MetaResponse& answer,
 }
 
 asio::awaitable<Status> MetaClient::Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
-                                           std::string_view dst_name, uint32_t flags, const proto::Caller& caller,
-                                           int crash_after) {
+                                           std::string_view dst_name, uint32_t flags, const proto::Caller& caller) {
   auto a = co_await PartitionOf(src_parent);
   if (!a.ok()) co_return a.status();
   auto b = co_await PartitionOf(dst_parent);
@@ -275,12 +278,12 @@ asio::awaitable<Status> MetaClient::Rename(uint64_t src_parent, std::string_view
     if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
     co_return co_await FollowUps(*r, dst_parent, caller);
   }
-  co_return co_await RenameAcross(*a, src_parent, src_name, *b, dst_parent, dst_name, flags, caller, crash_after);
+  co_return co_await RenameAcross(*a, src_parent, src_name, *b, dst_parent, dst_name, flags, caller);
 }
 
 asio::awaitable<Status> MetaClient::RenameAcross(uint64_t a, uint64_t src_parent, std::string_view src_name,
                                                  uint64_t b, uint64_t dst_parent, std::string_view dst_name,
-                                                 uint32_t flags, const proto::Caller& caller, int crash_after) {
+                                                 uint32_t flags, const proto::Caller& caller) {
   // Two-phase commit; B (the destination's partition) decides.
   int steps = 0;
   const uint64_t txn = RandomId();
@@ -301,7 +304,7 @@ asio::awaitable<Status> MetaClient::RenameAcross(uint64_t a, uint64_t src_parent
   auto src = co_await Write(a, std::move(prepare_src), caller);
   if (!src.ok()) co_return src.status();  // if it was applied, A's leader resolves it after the expiry
   if (Status s = AnswerStatus(*src); !s.ok()) co_return s;
-  if (StopHere(steps, crash_after)) co_return Stopped();
+  if (StopHere(steps, options_.crash_after)) co_return Stopped();
 
   proto::MetaCommand prepare_dst;
   auto* pd = prepare_dst.mutable_rename_prepare_dst();
@@ -320,7 +323,7 @@ asio::awaitable<Status> MetaClient::RenameAcross(uint64_t a, uint64_t src_parent
     co_await AbortTxn(a, txn, expires, caller);
     co_return s;
   }
-  if (StopHere(steps, crash_after)) co_return Stopped();
+  if (StopHere(steps, options_.crash_after)) co_return Stopped();
 
   proto::MetaCommand commit_b;
   commit_b.mutable_rename_commit()->set_txn(txn);
@@ -331,7 +334,7 @@ asio::awaitable<Status> MetaClient::RenameAcross(uint64_t a, uint64_t src_parent
     co_await AbortTxn(a, txn, expires, caller);  // an error from B's commit: never committed
     co_return s;
   }
-  if (StopHere(steps, crash_after)) co_return Stopped();
+  if (StopHere(steps, options_.crash_after)) co_return Stopped();
 
   proto::MetaCommand commit_a;
   commit_a.mutable_rename_commit()->set_txn(txn);
@@ -339,7 +342,7 @@ asio::awaitable<Status> MetaClient::RenameAcross(uint64_t a, uint64_t src_parent
   auto finished = co_await Write(a, std::move(commit_a), caller);
   if (!finished.ok()) co_return finished.status();  // A's leader resolves it (committed) after the expiry
   if (Status s = AnswerStatus(*finished); !s.ok()) co_return s;
-  if (StopHere(steps, crash_after)) co_return Stopped();
+  if (StopHere(steps, options_.crash_after)) co_return Stopped();
 
   proto::MetaCommand forget;
   forget.mutable_rename_forget()->set_txn(txn);
@@ -354,6 +357,21 @@ asio::awaitable<void> MetaClient::AbortTxn(uint64_t partition, uint64_t txn, int
   c.mutable_rename_abort()->set_txn(txn);
   c.mutable_rename_abort()->set_expires_ns(expires_ns);
   (void)co_await Write(partition, std::move(c), caller);  // unanswered: resolved by A's leader later
+}
+
+asio::awaitable<Result<proto::InodeAttr>> MetaClient::AppendExtents(uint64_t inode, std::vector<proto::Extent> extents,
+                                                                    uint64_t size, const proto::Caller& caller) {
+  auto home = co_await PartitionOf(inode);
+  if (!home.ok()) co_return home.status();
+  proto::MetaCommand c;
+  auto* op = c.mutable_append_extents();
+  op->set_inode(inode);
+  op->set_size(size);
+  for (auto& e : extents) *op->add_extents() = std::move(e);
+  auto r = co_await Write(*home, std::move(c), caller);
+  if (!r.ok()) co_return r.status();
+  if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
+  co_return std::move(*r->mutable_attr());
 }
 
 asio::awaitable<Result<proto::MetaResponse>> MetaClient::ReadDir(uint64_t parent, std::string_view after,

@@ -50,6 +50,11 @@ struct MetaClientOptions {
   // (then the metanodes resolve what a dead client left). At most the
   // partitions' rename_txn_max (1 minute).
   std::chrono::milliseconds rename_txn_timeout{30000};
+  // Fault injection for tests: an operation of several steps across
+  // partitions (a create elsewhere, a rename's two-phase commit) stops after
+  // this many of them and answers Aborted, as if the client died there; the
+  // metanodes must then clean up (orphans, rename resolution). 0: off.
+  int crash_after = 0;
 };
 
 // A MetaResponse's code and message as a Status.
@@ -75,18 +80,20 @@ class MetaClient {
   asio::awaitable<Status> Unlink(uint64_t parent, std::string_view name, bool rmdir, const proto::Caller& caller);
   // Renames src_parent/src_name to dst_parent/dst_name (flags: RENAME_NOREPLACE
   // 1, RENAME_EXCHANGE 2, as renameat2). Across partitions, a two-phase
-  // commit (metanode/partition.h); `crash_after` > 0 stops after that many
-  // of its steps and answers Aborted without finishing (fault injection for
-  // tests: the metanodes must resolve what is left).
+  // commit (metanode/partition.h).
   asio::awaitable<Status> Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
-                                 std::string_view dst_name, uint32_t flags, const proto::Caller& caller,
-                                 int crash_after = 0);
+                                 std::string_view dst_name, uint32_t flags, const proto::Caller& caller);
   // Up to `limit` entries of `parent` after `after`; the answer's `more`
   // says whether more follow.
   asio::awaitable<Result<proto::MetaResponse>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
                                                        bool plus, const proto::Caller& caller);
   // The inode of an absolute path ("/a/b"); "/" is the root.
   asio::awaitable<Result<proto::InodeAttr>> Resolve(std::string_view path, const proto::Caller& caller);
+
+  // New data of `inode`: the extents overlay what was there (what they hide
+  // goes to the partition's deletion queue); the size grows to `size` at least.
+  asio::awaitable<Result<proto::InodeAttr>> AppendExtents(uint64_t inode, std::vector<proto::Extent> extents,
+                                                          uint64_t size, const proto::Caller& caller);
 
   // One command to a partition (deduplicated); the answer, error or not.
   asio::awaitable<Result<proto::MetaResponse>> Write(uint64_t partition, proto::MetaCommand command,
@@ -106,7 +113,7 @@ class MetaClient {
   // The two-phase commit of a rename from partition `a` to partition `b`.
   asio::awaitable<Status> RenameAcross(uint64_t a, uint64_t src_parent, std::string_view src_name, uint64_t b,
                                        uint64_t dst_parent, std::string_view dst_name, uint32_t flags,
-                                       const proto::Caller& caller, int crash_after);
+                                       const proto::Caller& caller);
   asio::awaitable<void> AbortTxn(uint64_t partition, uint64_t txn, int64_t expires_ns, const proto::Caller& caller);
   // The follow-ups a rename or unlink answer names in other partitions.
   asio::awaitable<Status> FollowUps(const proto::MetaResponse& answer, uint64_t new_parent,

@@ -20,6 +20,7 @@ std::function<int()> SetupMetaMkdir(CLI::App* app);
 std::function<int()> SetupMetaTouch(CLI::App* app);
 std::function<int()> SetupMetaRm(CLI::App* app);
 std::function<int()> SetupMetaMv(CLI::App* app);
+std::function<int()> SetupMetaAttach(CLI::App* app);
 std::function<int()> SetupBlobPut(CLI::App* app);
 std::function<int()> SetupBlobGet(CLI::App* app);
 std::function<int()> SetupBlobRm(CLI::App* app);

@@ -7,7 +7,10 @@
 
 #include <fmt/format.h>
 
+#include "client/blob_client.h"
 #include "client/meta_client.h"
+#include "common/crc32c.h"
+#include "common/file_id.h"
 #include "cmd/commands.h"
 #include "cmd/serve.h"
 #include "common/strings.h"
@@ -50,7 +53,7 @@ std::string Type(uint32_t mode) {
   return "?";
 }
 
-// Runs body(client) on a one-thread runtime after opening the volume.
+// Runs body(client, pool) on a one-thread runtime after opening the volume.
 template <typename Body>
 int WithMeta(const MetaArgs& a, const char* what, Body body) {
   rpc::Runtime runtime(1);
@@ -59,9 +62,16 @@ int WithMeta(const MetaArgs& a, const char* what, Body body) {
   o.masters = SplitList(a.master);
   o.volume = a.volume;
   o.rename_txn_timeout = std::chrono::milliseconds(a.txn_timeout_ms);
+  o.crash_after = a.crash_after;
   client::MetaClient meta(pool, o);
   Status s = runtime.Run(meta.Open());
-  if (s.ok()) s = runtime.Run(body(meta));
+  if (s.ok()) {
+    if constexpr (std::is_invocable_v<Body, client::MetaClient&, rpc::ChannelPool&>) {
+      s = runtime.Run(body(meta, pool));
+    } else {
+      s = runtime.Run(body(meta));
+    }
+  }
   pool.CloseAll();
   runtime.Stop();
   if (!s.ok()) {
@@ -145,8 +155,36 @@ boost::asio::awaitable<Status> Move(client::MetaClient& meta, const MetaArgs& a)
   if (!src_parent.ok()) co_return src_parent.status();
   auto dst_parent = co_await meta.Resolve(dst->first, root);
   if (!dst_parent.ok()) co_return dst_parent.status();
-  co_return co_await meta.Rename(src_parent->inode(), src->second, dst_parent->inode(), dst->second, 0, root,
-                                 a.crash_after);
+  co_return co_await meta.Rename(src_parent->inode(), src->second, dst_parent->inode(), dst->second, 0, root);
+}
+
+// Makes the blob `fid` (stored with `cfs blob put`) the data of the file at
+// paths[0], at offset 0: an import without copying, and a way for tests to
+// give a file real needles.
+boost::asio::awaitable<Status> Attach(client::MetaClient& meta, rpc::ChannelPool& pool, const MetaArgs& a) {
+  if (a.paths.size() != 2) co_return Status::InvalidArgument("attach takes PATH and FID");
+  auto fid = ParseFileId(a.paths[1]);
+  if (!fid.ok()) co_return fid.status();
+  client::BlobClientOptions bo;
+  bo.masters = SplitList(a.master);
+  client::BlobClient blobs(pool, bo);
+  auto blob = co_await blobs.Get(a.paths[1]);
+  if (!blob.ok()) co_return blob.status().WithContext(a.paths[1]);
+  auto file = co_await meta.Resolve(a.paths[0], proto::Caller());
+  if (!file.ok()) co_return file.status();
+  proto::Extent e;
+  e.set_file_offset(0);
+  e.set_length(static_cast<uint32_t>(blob->data.size()));
+  e.set_block_group(fid->group.value());
+  e.set_needle_id(fid->needle.value());
+  e.set_cookie(fid->cookie.value());
+  e.set_needle_size(static_cast<uint32_t>(blob->data.size()));
+  e.set_crc32c(crc32c::Value(blob->data));
+  std::vector<proto::Extent> extents{e};
+  auto attr = co_await meta.AppendExtents(file->inode(), std::move(extents), blob->data.size(), proto::Caller());
+  if (!attr.ok()) co_return attr.status();
+  std::cout << fmt::format("{}\tinode {}\tsize {}\n", a.paths[0], attr->inode(), attr->size());
+  co_return Status::OK();
 }
 
 std::shared_ptr<MetaArgs> Common(CLI::App* app, const char* paths_help) {
@@ -158,6 +196,13 @@ std::shared_ptr<MetaArgs> Common(CLI::App* app, const char* paths_help) {
 }
 
 }  // namespace
+
+std::function<int()> SetupMetaAttach(CLI::App* app) {
+  auto a = Common(app, "PATH FID: the file and the blob");
+  return [a] {
+    return WithMeta(*a, "attach", [a](client::MetaClient& m, rpc::ChannelPool& pool) { return Attach(m, pool, *a); });
+  };
+}
 
 std::function<int()> SetupMetaLs(CLI::App* app) {
   auto a = Common(app, "directories (absolute paths in the volume)");
@@ -173,6 +218,8 @@ std::function<int()> SetupMetaStat(CLI::App* app) {
 std::function<int()> SetupMetaMkdir(CLI::App* app) {
   auto a = Common(app, "directories to create");
   app->add_option("--mode", a->mode, "permission bits (default 0755)");
+  app->add_option("--crash-after", a->crash_after,
+                  "fault injection: stop after this many steps of a create in another partition (tests)");
   return [a] { return WithMeta(*a, "mkdir", [a](client::MetaClient& m) { return Make(m, *a, S_IFDIR); }); };
 }
 

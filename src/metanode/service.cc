@@ -1,5 +1,7 @@
 #include "metanode/service.h"
 
+#include <malloc.h>
+
 #include <fmt/format.h>
 
 #include "common/clock.h"
@@ -119,8 +121,14 @@ Status MetanodeService::AddGroupLocked(const proto::CreatePartitionRequest& req)
     if (NodeId(n.id()) != self_) transport_->SetPeer(NodeId(n.id()), n.address());
   }
   auto partition = std::make_shared<Partition>(OptionsFor(req));
+  const auto t0 = std::chrono::steady_clock::now();
   CFS_RETURN_IF_ERROR(raft_->AddGroup(raft::GroupId(req.record().id()), std::move(peers), partition)
                           .WithContext(fmt::format("meta partition {}", req.record().id())));
+  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (partition->stats().inodes.load() > 1) {
+    spdlog::info("metanode {}: meta partition {} opened from its snapshot and log: {} inodes, {:.0f} ms",
+                 options_.address, req.record().id(), partition->stats().inodes.load(), ms);
+  }
   hosted_[req.record().id()] = Hosted{req, std::move(partition)};
   return Status::OK();
 }
@@ -662,6 +670,9 @@ void MetanodeService::Start(const asio::any_io_executor& ex) {
       const bool expire = std::chrono::steady_clock::now() - last_expire >= options_.expire_interval;
       if (expire) last_expire = std::chrono::steady_clock::now();
       co_await Housekeep(expire);
+      // Freed Raft entries and snapshot buffers go back to the system
+      // (resident memory is what a metanode is placed by).
+      if (expire) malloc_trim(0);
     }
   }, asio::detached);
 }

@@ -65,7 +65,8 @@ struct MetanodeOptions {
   size_t deletions_per_round = 1000;
   std::chrono::milliseconds raft_tick{100};
   int raft_election_ticks = 10;
-  uint64_t raft_snapshot_entries = 200000;
+  // The log is in memory until a snapshot: about 170 bytes per entry.
+  uint64_t raft_snapshot_entries = 100000;
   uint64_t raft_keep_entries = 10000;
   int apply_threads = 1;
   std::chrono::nanoseconds lease_ttl = std::chrono::seconds(60);

@@ -195,6 +195,77 @@ class MetaClusterTest(unittest.TestCase):
             self.assertEqual(at_dst, moved, f"crash after {k}")
             self.assertIn(f"{name}.2", self.names("/"))
 
+    def test_orphans_of_a_client_that_died_are_reclaimed_or_confirmed(self):
+        c = Cluster([], metanodes=3, heartbeat_ms=300, master_args=["--meta-partitions", "2"],
+                    metanode_args=METANODE_ARGS + ["--orphan-grace-s", "1"])
+        self.cluster = c.start()
+        time.sleep(1.0)
+        v = c.volume("create", "v")
+        second = v["partitions"][1]["id"]
+
+        def inodes(partition):
+            leader = self.proc_at(self.wait_leader(partition))
+            return self.inodes_on(leader, partition)
+
+        # Directories land in either partition; those in the second are made
+        # in three steps, and the client "dies" after the first or second.
+        dead, linked = [], []
+        for i in range(12):
+            for k, out in ((1, dead), (2, linked)):
+                name = f"/o{k}-{i}"
+                r = self.meta("mkdir", name, "--crash-after", str(k), check=False)
+                if r.returncode != 0:
+                    self.assertIn(b"stopped on purpose", r.stderr)
+                    out.append(name)
+        self.assertTrue(dead and linked, "no directory went to the second partition")
+        # Past the grace period the leader looks for each orphan's dentry:
+        # none for the dead ones (reclaimed), one for the linked ones (kept).
+        # Every directory made in the second partition was interrupted.
+        want = len(linked)
+        deadline = time.time() + 30
+        while time.time() < deadline and inodes(second) != want:
+            time.sleep(0.2)
+        self.assertEqual(inodes(second), want)
+        names = self.names("/")
+        for name in dead:
+            self.assertNotIn(name[1:], names)
+        for name in linked:
+            self.assertIn(name[1:], names)
+            self.meta("touch", f"{name}/f")  # a confirmed directory works
+            self.assertEqual(self.names(name), ["f"])
+
+    def test_needles_of_removed_data_are_deleted_on_the_datanodes(self):
+        c = Cluster([("dc1", "r1", 10)], metanodes=3, heartbeat_ms=300, metanode_args=METANODE_ARGS)
+        self.cluster = c.start()
+        time.sleep(1.0)
+        c.volume("create", "v")
+        path = os.path.join(c.dir, "blob")
+        with open(path, "wb") as f:
+            f.write(os.urandom(10000))
+        old, new, kept = c.put(path), c.put(path), c.put(path)
+        self.meta("touch", "/f", "/g")
+        self.meta("attach", "/f", old)
+        self.meta("attach", "/g", kept)
+        self.assertIn("size 10000", self.meta("stat", "/f").stdout.decode())
+        # An overwrite hides the old needle; removing the file frees the new one.
+        self.meta("attach", "/f", new)
+        self.meta("rm", "/f")
+        deadline = time.time() + 30
+        gone = []
+        while time.time() < deadline:
+            gone = []
+            for fid in (old, new):
+                try:
+                    c.get(fid)
+                except RuntimeError:
+                    gone.append(fid)
+            if len(gone) == 2:
+                break
+            time.sleep(0.2)
+        self.assertEqual(gone, [old, new])
+        # Nothing referenced is deleted.
+        self.assertEqual(len(c.get(kept)), 10000)
+
     def test_split_under_load(self):
         c = self.start(master_args=["--meta-partitions", "1", "--split-inodes", "1500",
                                     "--meta-partition-ids", "2500"])
