@@ -84,7 +84,7 @@ Result<std::unique_ptr<MetanodeService>> MetanodeService::Open(rpc::ChannelPool&
   service->transport_->SetHost(service->raft_.get());
   MetanodeService* s = service.get();
   service->raft_->SetLeaderListener([s](raft::GroupId group, NodeId leader, Term) {
-    std::lock_guard l(s->mu_);
+    std::lock_guard l(s->leaders_mu_);
     s->leaders_[group.value()] = leader;
   });
   std::lock_guard l(service->mu_);
@@ -156,7 +156,8 @@ std::string MetanodeService::AddressOf(NodeId node) const {
   return it == addresses_.end() ? std::string() : it->second;
 }
 
-bool MetanodeService::LeadsLocked(uint64_t partition) const {
+bool MetanodeService::Leads(uint64_t partition) const {
+  std::lock_guard l(leaders_mu_);
   auto it = leaders_.find(partition);
   return it != leaders_.end() && it->second == self_;
 }
@@ -401,7 +402,7 @@ void MetanodeService::Reports(google::protobuf::RepeatedPtrField<proto::MetaPart
     auto* p = out->Add();
     const PartitionStats& st = h.partition->stats();
     p->set_id(id);
-    p->set_leader(LeadsLocked(id));
+    p->set_leader(Leads(id));
     p->set_inodes(st.inodes.load(std::memory_order_relaxed));
     p->set_dentries(st.dentries.load(std::memory_order_relaxed));
     p->set_next_inode(st.next_inode.load(std::memory_order_relaxed));
@@ -480,7 +481,7 @@ asio::awaitable<void> MetanodeService::HousekeepPartition(uint64_t id, bool expi
   {
     std::lock_guard l(mu_);
     auto it = hosted_.find(id);
-    if (it == hosted_.end() || !LeadsLocked(id) || stopped_) co_return;
+    if (it == hosted_.end() || !Leads(id) || stopped_) co_return;
     volume = it->second.request.record().volume();
   }
   if (expire) {
@@ -693,7 +694,7 @@ std::string MetanodeService::StatusJson() const {
   uint64_t inodes = 0, dentries = 0;
   for (const auto& [id, h] : hosted_) {
     const PartitionStats& st = h.partition->stats();
-    const bool leads = LeadsLocked(id);
+    const bool leads = Leads(id);
     leading += leads ? 1 : 0;
     inodes += st.inodes.load();
     dentries += st.dentries.load();

@@ -141,7 +141,7 @@ class MetanodeService {
   // A Raft error as the RPC status clients route by.
   Status RoutingError(Status s, uint64_t partition) const;
   std::string AddressOf(NodeId node) const;
-  bool LeadsLocked(uint64_t partition) const;
+  bool Leads(uint64_t partition) const;
   // Proposes a command (stamped with the time) and awaits its answer.
   asio::awaitable<Result<proto::MetaResponse>> Propose(uint64_t partition, proto::MetaCommand command);
   // Runs `fn` on the partition's apply strand after a ReadIndex.
@@ -163,7 +163,11 @@ class MetanodeService {
 
   mutable std::mutex mu_;
   std::map<uint64_t, Hosted> hosted_;            // guarded by mu_; by partition id
-  std::map<uint64_t, NodeId> leaders_;           // guarded by mu_; by partition id
+  // The raft thread's leader listener takes only leaders_mu_: mu_ is held
+  // across calls that wait for the raft thread (AddGroup), so the listener
+  // must never need it. Order: mu_, then leaders_mu_.
+  mutable std::mutex leaders_mu_;
+  std::map<uint64_t, NodeId> leaders_;           // guarded by leaders_mu_; by partition id
   std::map<uint64_t, std::string> addresses_;    // guarded by mu_; metanode id -> address
   std::map<uint64_t, std::unique_ptr<rpc::PartitionRouter>> routers_;  // guarded by mu_; by volume id
   std::map<uint32_t, std::vector<std::string>> group_replicas_;        // guarded by mu_; block group -> datanodes
