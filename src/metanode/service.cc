@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "common/clock.h"
@@ -245,9 +247,17 @@ asio::awaitable<Status> MetanodeService::CreatePartition(const proto::CreatePart
   if (stopped_) co_return Status::Unavailable("stopping");
   auto it = hosted_.find(req.record().id());
   if (it != hosted_.end()) {
-    if (it->second.request.record().volume() != req.record().volume() ||
-        it->second.request.record().start() != req.record().start()) {
+    const auto& have = it->second.request.record();
+    if (have.volume() != req.record().volume() || have.start() != req.record().start()) {
       co_return Status::Exists(fmt::format("meta partition {} is hosted here for another range", req.record().id()));
+    }
+    // Founding a group again with other members would make two groups of
+    // one id (two leaders): refused. A joiner's request names the new peers.
+    std::set<uint64_t> want(req.record().peers().begin(), req.record().peers().end());
+    std::set<uint64_t> founded(have.peers().begin(), have.peers().end());
+    if (!req.join() && !it->second.request.join() && want != founded) {
+      co_return Status::Exists(
+          fmt::format("meta partition {} is hosted here with other founding peers", req.record().id()));
     }
     co_return Status::OK();
   }
