@@ -30,18 +30,23 @@ struct BenchMetaArgs {
   std::string dir;
 };
 
-// Every metanode of the volume: its resident bytes (0 if it did not answer).
-std::map<std::string, uint64_t> MetanodeMemory(rpc::Runtime& runtime, rpc::ChannelPool& pool,
+struct Memory {
+  uint64_t resident = 0;  // 0: no answer
+  uint64_t heap = 0;
+};
+
+// Every metanode of the volume: its resident and malloc'd bytes.
+std::map<std::string, Memory> MetanodeMemory(rpc::Runtime& runtime, rpc::ChannelPool& pool,
                                                const proto::VolumeView& view) {
-  std::map<std::string, uint64_t> out;
+  std::map<std::string, Memory> out;
   for (const auto& p : view.partitions()) {
-    for (const auto& address : p.replicas()) out[address] = 0;
+    for (const auto& address : p.replicas()) out[address] = Memory{};
   }
-  for (auto& [address, bytes] : out) {
+  for (auto& [address, memory] : out) {
     proto::MetanodeStatusResponse resp;
     auto r = runtime.Run(pool.Get(address)->Call(proto::METANODE_STATUS, proto::MetanodeStatusRequest(), &resp, "",
                                                  std::chrono::seconds(10)));
-    if (r.ok()) bytes = resp.resident_bytes();
+    if (r.ok()) memory = Memory{resp.resident_bytes(), resp.heap_bytes()};
   }
   return out;
 }
@@ -95,12 +100,16 @@ int RunBenchMeta(const BenchMetaArgs& a) {
   double sum = 0;
   int counted = 0;
   for (const auto& [address, after] : memory_after) {
-    const uint64_t before = memory_before.at(address);
-    if (before == 0 || after == 0) continue;
-    const double per_file = (static_cast<double>(after) - static_cast<double>(before)) / a.n;
-    std::cout << fmt::format("  metanode {}: resident {:.1f} -> {:.1f} MiB: {:.1f} bytes per file\n", address,
-                             before / 1048576.0, after / 1048576.0, per_file);
-    sum += per_file;
+    const Memory before = memory_before.at(address);
+    if (before.resident == 0 || after.resident == 0) continue;
+    const auto per_file = [&](uint64_t b, uint64_t e) {
+      return (static_cast<double>(e) - static_cast<double>(b)) / a.n;
+    };
+    const double per_file_resident = per_file(before.resident, after.resident);
+    std::cout << fmt::format(
+        "  metanode {}: resident {:.1f} -> {:.1f} MiB: {:.1f} bytes per file (malloc'd in use: {:.1f})\n", address,
+        before.resident / 1048576.0, after.resident / 1048576.0, per_file_resident, per_file(before.heap, after.heap));
+    sum += per_file_resident;
     ++counted;
   }
   if (counted > 0) {

@@ -427,6 +427,7 @@ proto::MetanodeStatusResponse MetanodeService::NodeStatus() const {
   resp.set_address(options_.address);
   resp.set_id(self_.value());
   resp.set_resident_bytes(ResidentBytes());
+  resp.set_heap_bytes(HeapInUseBytes());
   Reports(resp.mutable_partitions());
   return resp;
 }
