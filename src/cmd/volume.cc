@@ -7,6 +7,7 @@
 #include "cmd/commands.h"
 #include "cmd/serve.h"
 #include "common/strings.h"
+#include "master/cluster_map.h"
 #include "proto/master.pb.h"
 #include "rpc/leader_client.h"
 #include "rpc/runtime.h"
@@ -14,7 +15,7 @@
 namespace cfs::cmd {
 namespace {
 
-constexpr uint64_t kOpenEnd = UINT64_MAX;
+using master::kOpenEnd;
 
 struct VolumeArgs {
   std::string master = "127.0.0.1:9333";
