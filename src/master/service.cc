@@ -184,9 +184,8 @@ asio::awaitable<Status> MasterService::Replicate(const proto::MasterCommand& com
   if (r.ok()) co_return Status::OK();
   Status s = std::move(r).take_status();
   if (s.Is(Code::kNotLeader)) {
-    uint64_t id = 0;
-    for (char c : s.leader_hint()) id = id * 10 + static_cast<uint64_t>(c - '0');
-    co_return Status::NotLeader(fmt::format("master {} is not the leader", options_.address), AddressOf(NodeId(id)));
+    co_return Status::NotLeader(fmt::format("master {} is not the leader", options_.address),
+                                AddressOf(raft::HintedLeader(s)));
   }
   co_return s;
 }

@@ -139,6 +139,11 @@ class MasterService {
   // Waits until no other volume operation runs, then owns volume_busy_.
   asio::awaitable<Status> AcquireVolumeOps();
   void ReleaseVolumeOps();
+  // Releases volume_busy_ when it goes out of scope.
+  struct VolumeOpsRelease {
+    MasterService* service;
+    ~VolumeOpsRelease();
+  };
   // Raft told us who leads now (raft thread).
   void OnLeaderChange(NodeId leader, Term term);
   // Becomes the serving leader of `term` once its log is applied.

@@ -37,6 +37,8 @@ asio::awaitable<Status> MasterService::AcquireVolumeOps() {
   }
 }
 
+MasterService::VolumeOpsRelease::~VolumeOpsRelease() { service->ReleaseVolumeOps(); }
+
 void MasterService::ReleaseVolumeOps() {
   std::lock_guard l(mu_);
   volume_busy_ = false;
@@ -163,10 +165,7 @@ asio::awaitable<Result<proto::VolumeView>> MasterService::CreateVolume(const pro
     co_return Status::InvalidArgument("the master's meta partition options are invalid");
   }
   if (Status s = co_await AcquireVolumeOps(); !s.ok()) co_return s;
-  struct Release {
-    MasterService* s;
-    ~Release() { s->ReleaseVolumeOps(); }
-  } release{this};
+  const VolumeOpsRelease release{this};
   if (cluster_map_->FindVolume(req.name()).ok()) {
     co_return Status::Exists(fmt::format("volume {} exists", Quoted(req.name())));
   }
@@ -292,10 +291,7 @@ asio::awaitable<int> MasterService::SplitFullPartitions() {
       addresses = MetaAddressesLocked(last);
       volume_busy_ = true;
     }
-    struct Release {
-      MasterService* s;
-      ~Release() { s->ReleaseVolumeOps(); }
-    } release{this};
+    const VolumeOpsRelease release{this};
     rpc::LeaderClient leader(pool_, addresses);
     proto::SetEndRequest set_end;
     set_end.set_partition(last.id());
@@ -351,10 +347,7 @@ asio::awaitable<int> MasterService::MoveReplicasOffDeadMetaNodes() {
         meta_view_.NotePlaced(target);
         volume_busy_ = true;
       }
-      struct Release {
-        MasterService* s;
-        ~Release() { s->ReleaseVolumeOps(); }
-      } release{this};
+      const VolumeOpsRelease release{this};
       spdlog::info("master: moving meta partition {} off dead metanode {} to metanode {} ({})", p.id(), dead, target,
                    target_address);
       const std::vector<uint64_t> on{target};

@@ -176,13 +176,8 @@ Result<std::shared_ptr<Partition>> MetanodeService::FindPartition(uint64_t id) c
 
 Status MetanodeService::RoutingError(Status s, uint64_t partition) const {
   if (!s.Is(Code::kNotLeader)) return s;
-  uint64_t id = 0;
-  for (char c : s.leader_hint()) {
-    if (c < '0' || c > '9') break;
-    id = id * 10 + static_cast<uint64_t>(c - '0');
-  }
   std::lock_guard l(mu_);
-  const std::string leader = AddressOf(NodeId(id));
+  const std::string leader = AddressOf(raft::HintedLeader(s));
   if (leader.empty()) {
     return Status::Unavailable(fmt::format("meta partition {}: no leader known on {}", partition, options_.address));
   }

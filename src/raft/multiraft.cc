@@ -993,6 +993,15 @@ MultiRaft::MultiRaft(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 MultiRaft::~MultiRaft() { Stop(); }
 
+NodeId HintedLeader(const Status& s) {
+  uint64_t id = 0;
+  for (char c : s.leader_hint()) {
+    if (c < '0' || c > '9') return NodeId(0);
+    id = id * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return NodeId(id);
+}
+
 Result<std::unique_ptr<MultiRaft>> MultiRaft::Open(MultiRaftOptions options, Transport* transport) {
   if (options.node.value() == 0) return Status::InvalidArgument("raft host: node id 0 is reserved");
   if (transport == nullptr) return Status::InvalidArgument("raft host: no transport");

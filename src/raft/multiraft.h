@@ -91,6 +91,10 @@ struct HostStats {
   uint64_t snapshots_installed = 0;
 };
 
+// The leader's node id in a NotLeader from Propose/ReadIndex (the hint is
+// the id in decimal); 0 when there is none.
+NodeId HintedLeader(const Status& s);
+
 class MultiRaft {
  public:
   // Opens the WAL under options.dir/wal and recovers. Groups the WAL knows

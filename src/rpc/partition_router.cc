@@ -6,6 +6,19 @@
 
 namespace cfs::rpc {
 
+namespace {
+
+// A partition's replica addresses, the reported leader first (the
+// LeaderClient then keeps whoever answers).
+std::vector<std::string> ReplicasLeaderFirst(const proto::MetaPartitionView& p) {
+  std::vector<std::string> replicas(p.replicas().begin(), p.replicas().end());
+  auto leader = std::find(replicas.begin(), replicas.end(), p.leader());
+  if (!p.leader().empty() && leader != replicas.end()) std::rotate(replicas.begin(), leader, leader + 1);
+  return replicas;
+}
+
+}  // namespace
+
 PartitionRouter::PartitionRouter(ChannelPool& pool, LeaderClient& masters, std::string volume, uint64_t volume_id,
                                  std::chrono::milliseconds timeout)
     : pool_(pool), masters_(masters), volume_(std::move(volume)), volume_id_(volume_id), timeout_(timeout) {}
@@ -20,13 +33,7 @@ asio::awaitable<Status> PartitionRouter::Refresh() {
   std::lock_guard l(mu_);
   for (const auto& p : view.partitions()) {
     auto it = leaders_.find(p.record().id());
-    std::vector<std::string> replicas(p.replicas().begin(), p.replicas().end());
-    // The reported leader first: the LeaderClient keeps whoever answers.
-    if (!p.leader().empty()) {
-      auto l = std::find(replicas.begin(), replicas.end(), p.leader());
-      if (l != replicas.end()) std::rotate(replicas.begin(), l, l + 1);
-    }
-    if (it != leaders_.end()) it->second->SetAddresses(std::move(replicas));
+    if (it != leaders_.end()) it->second->SetAddresses(ReplicasLeaderFirst(p));
   }
   view_ = std::move(view);
   co_return Status::OK();
@@ -51,12 +58,7 @@ Result<std::shared_ptr<LeaderClient>> PartitionRouter::Leaders(uint64_t partitio
   if (it != leaders_.end()) return it->second;
   for (const auto& p : view_.partitions()) {
     if (p.record().id() != partition) continue;
-    std::vector<std::string> replicas(p.replicas().begin(), p.replicas().end());
-    if (!p.leader().empty()) {
-      auto r = std::find(replicas.begin(), replicas.end(), p.leader());
-      if (r != replicas.end()) std::rotate(replicas.begin(), r, r + 1);
-    }
-    auto client = std::make_shared<LeaderClient>(pool_, std::move(replicas));
+    auto client = std::make_shared<LeaderClient>(pool_, ReplicasLeaderFirst(p));
     leaders_[partition] = client;
     return client;
   }
