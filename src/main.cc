@@ -8,6 +8,9 @@ namespace {
 const std::vector<cfs::cmd::Command>& Table() {
   using namespace cfs::cmd;
   static const std::vector<Command> table = {
+      {"server", "run a whole cluster in one process (master, metanode, datanode) and optionally mount it",
+       SetupServer},
+      {"mount", "mount a volume through FUSE", SetupMount},
       {"master", "run a master: cluster topology, Assign and block group growth", SetupMaster},
       {"datanode", "run a datanode: block groups on local disks, served over RPC", SetupDatanode},
       {"metanode", "run a metanode: meta partitions (inodes and dentries) on Raft, served over RPC", SetupMetanode},

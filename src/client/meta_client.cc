@@ -74,6 +74,26 @@ Result<uint64_t> MetaClient::PartitionForDirectory(uint64_t parent, std::string_
   return open[h % open.size()];
 }
 
+asio::awaitable<Result<uint64_t>> MetaClient::PartitionForNew(uint64_t home, uint64_t parent, std::string_view name,
+                                                              bool dir) {
+  auto pick = [&] { return dir ? PartitionForDirectory(parent, name) : PartitionWithRoom(home); };
+  Result<uint64_t> target = pick();
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  auto delay = std::chrono::milliseconds(20);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!target.ok() && target.status().code() == Code::kNoSpace) {
+    // Every partition in the view is full: a split is adding one (the last
+    // partition's end is fixed before the master lists the new partition).
+    if (Status s = co_await router_.Refresh(); !s.ok()) co_return s;
+    target = pick();
+    if (target.ok() || std::chrono::steady_clock::now() + delay > deadline) break;
+    timer.expires_after(delay);
+    (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+  }
+  co_return target;
+}
+
 void MetaClient::MarkFull(uint64_t partition) {
   std::lock_guard l(mu_);
   full_.insert(partition);
@@ -111,7 +131,8 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
   // Files live with their parent (one entry creates both); directories are
   // spread over the partitions, so that a volume's subtrees and their load
   // spread too.
-  auto target = (mode & S_IFMT) == S_IFDIR ? PartitionForDirectory(parent, name) : PartitionWithRoom(*home);
+  const bool dir = (mode & S_IFMT) == S_IFDIR;
+  auto target = co_await PartitionForNew(*home, parent, name, dir);
   if (!target.ok()) co_return target.status();
   if (*target == *home) {
     proto::MetaCommand c;
@@ -128,13 +149,8 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
       co_return std::move(*r->mutable_attr());
     }
     MarkFull(*home);  // the parent's range is used up: the inode goes elsewhere
-    target = PartitionWithRoom(*home);
-    if (!target.ok()) {
-      // A split added a partition this view does not have yet.
-      if (Status s = co_await router_.Refresh(); !s.ok()) co_return s;
-      target = PartitionWithRoom(*home);
-      if (!target.ok()) co_return target.status();
-    }
+    target = co_await PartitionForNew(*home, parent, name, dir);
+    if (!target.ok()) co_return target.status();
   }
   // Across partitions: the inode (an orphan until confirmed), the dentry,
   // the confirmation.

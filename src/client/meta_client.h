@@ -109,6 +109,11 @@ class MetaClient {
   Result<uint64_t> PartitionWithRoom(uint64_t preferred) const;
   // The partition for a new directory: one with room, by a hash of its name.
   Result<uint64_t> PartitionForDirectory(uint64_t parent, std::string_view name) const;
+  // The partition for a new inode of `parent` (`dir`: a directory, spread
+  // by name; otherwise `home` while it has room). While every partition in
+  // the view is full (a split under way), fetches the view again with
+  // backoff until one has room; NoSpace after options_.timeout.
+  asio::awaitable<Result<uint64_t>> PartitionForNew(uint64_t home, uint64_t parent, std::string_view name, bool dir);
   void MarkFull(uint64_t partition);
   // The two-phase commit of a rename from partition `a` to partition `b`.
   asio::awaitable<Status> RenameAcross(uint64_t a, uint64_t src_parent, std::string_view src_name, uint64_t b,

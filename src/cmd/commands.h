@@ -27,5 +27,7 @@ std::function<int()> SetupBlobRm(CLI::App* app);
 std::function<int()> SetupBlobAssign(CLI::App* app);
 std::function<int()> SetupClusterStatus(CLI::App* app);
 std::function<int()> SetupBenchBlob(CLI::App* app);
+std::function<int()> SetupMount(CLI::App* app);
+std::function<int()> SetupServer(CLI::App* app);
 
 }  // namespace cfs::cmd

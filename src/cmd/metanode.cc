@@ -28,7 +28,7 @@ struct MetanodeArgs {
   int heartbeat_interval_ms = 3000;
   int raft_tick_ms = 100;
   int raft_election_ticks = 10;
-  uint64_t raft_snapshot_entries = 100000;
+  uint64_t raft_snapshot_entries = 50000;
   int register_timeout_s = 60;
   int housekeeping_interval_ms = 1000;
   int expire_interval_ms = 10000;

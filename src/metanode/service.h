@@ -66,8 +66,11 @@ struct MetanodeOptions {
   std::chrono::milliseconds raft_tick{100};
   int raft_election_ticks = 10;
   // The log is in memory until a snapshot: about 170 bytes per entry.
-  uint64_t raft_snapshot_entries = 100000;
-  uint64_t raft_keep_entries = 10000;
+  // Snapshots are written by a forked child (MultiRaftOptions::fork_snapshots),
+  // so they cost the apply strand only the fork.
+  uint64_t raft_snapshot_entries = 50000;
+  uint64_t raft_keep_entries = 5000;
+  bool raft_fork_snapshots = true;
   int apply_threads = 1;
   std::chrono::nanoseconds lease_ttl = std::chrono::seconds(60);
   std::chrono::nanoseconds orphan_grace = std::chrono::minutes(5);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <future>
 #include <map>
 #include <mutex>
@@ -12,8 +13,15 @@
 #include <thread>
 #include <utility>
 
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -36,6 +44,9 @@ using StatusCallback = std::function<void(Status)>;
   spdlog::critical("raft group {}: {}: {}", group, what, s.ToString());
   std::abort();
 }
+
+// How long a forked snapshot child may run before SIGALRM ends it.
+constexpr unsigned kSnapshotChildSeconds = 600;
 
 void CheckStorage(GroupId group, std::string_view what, const Status& s) {
   if (!s.ok()) FatalStorage(group, what, s);
@@ -91,7 +102,7 @@ struct ApplyTask {
 
 // The apply side of one group: its state machine and strand. Fields marked
 // "strand" are touched only by tasks on the strand.
-struct Applier {
+struct Applier : std::enable_shared_from_this<Applier> {
   Applier(GroupId g, std::shared_ptr<StateMachine> m, asio::thread_pool& pool)
       : group(g), machine(std::move(m)), strand(asio::make_strand(pool.get_executor())) {}
 
@@ -110,6 +121,14 @@ struct Applier {
   // snapshots installed by the raft thread. Only a newer one replaces.
   std::mutex store_mu;
   uint64_t stored_index = 0;  // guarded by store_mu
+
+  // A snapshot being written by a child process (fork_snapshots), strand.
+  struct Child {
+    pid_t pid = 0;
+    proto::SnapshotMeta meta;
+    std::unique_ptr<asio::posix::stream_descriptor> exited;  // its pidfd: readable once it exits
+  };
+  std::optional<Child> child;  // strand
 };
 
 struct MultiRaft::Impl {
@@ -503,6 +522,10 @@ struct MultiRaft::Impl {
   // last snapshot, then has the raft thread mark the WAL and compact (§5.1).
   void MaybeSnapshot(Applier& a) {
     if (a.applied.value() < a.last_snapshot.value() + options.snapshot_entries) return;
+    if (options.fork_snapshots) {
+      ForkSnapshot(a);
+      return;
+    }
     std::optional<proto::SnapshotMeta> meta = TakeSnapshot(a);
     if (!meta) return;
     auto* self = this;
@@ -510,15 +533,21 @@ struct MultiRaft::Impl {
     mailbox->Post([self, group, meta = *meta] { self->OnSnapshotSaved(group, meta, self->options.keep_entries); });
   }
 
+  // The meta of a snapshot of what `a` applied.
+  static proto::SnapshotMeta AppliedMeta(const Applier& a) {
+    proto::SnapshotMeta meta;
+    meta.set_index(a.applied.value());
+    meta.set_term(a.applied_term.value());
+    *meta.mutable_conf_state() = a.conf;
+    return meta;
+  }
+
   // Snapshots the state machine as of what it applied and stores it; the
   // meta, or nothing if there is nothing to snapshot or it failed (logged).
   std::optional<proto::SnapshotMeta> TakeSnapshot(Applier& a) {
     if (a.applied.value() == 0) return std::nullopt;
     a.last_snapshot = a.applied;  // also on failure: retry after another round of entries
-    proto::SnapshotMeta meta;
-    meta.set_index(a.applied.value());
-    meta.set_term(a.applied_term.value());
-    *meta.mutable_conf_state() = a.conf;
+    proto::SnapshotMeta meta = AppliedMeta(a);
     std::lock_guard l(a.store_mu);
     if (meta.index() < a.stored_index) return std::nullopt;  // a newer one was installed
     if (meta.index() == a.stored_index) return meta;         // stored already
@@ -534,6 +563,96 @@ struct MultiRaft::Impl {
     }
     a.stored_index = meta.index();
     return meta;
+  }
+
+  // fork_snapshots: a child process, holding the state as of now in its
+  // copy-on-write image, serializes it and stages it in the store while the
+  // strand goes on applying; when the child exits, OnSnapshotChild promotes
+  // the staged snapshot. One child per group at a time. The child runs only
+  // this thread: it takes no lock another thread may have held at the fork
+  // (no logging; the state machine's Snapshot touches only its own state).
+  void ForkSnapshot(Applier& a) {
+    if (a.child || a.applied.value() == 0) return;  // the next one after this one ends
+    a.last_snapshot = a.applied;
+    proto::SnapshotMeta meta = AppliedMeta(a);
+    {
+      std::lock_guard l(a.store_mu);
+      if (meta.index() <= a.stored_index) return;  // stored or a newer one installed
+    }
+    const pid_t pid = fork();
+    if (pid < 0) {
+      spdlog::error("raft group {}: snapshot at {}: fork: {}", a.group, meta.index(), std::strerror(errno));
+      return;
+    }
+    if (pid == 0) {
+      alarm(kSnapshotChildSeconds);  // a child stuck on a lock inherited locked dies, and fails
+      Result<std::string> data = a.machine->Snapshot();
+      Status st = data.ok() ? store->Stage(a.group, meta, *data) : data.status();
+      _exit(st.ok() ? 0 : 1);
+    }
+    const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (fd < 0) {  // cannot watch it: wait for it here
+      int status = 0;
+      (void)waitpid(pid, &status, 0);
+      FinishSnapshot(a, meta, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+      return;
+    }
+    a.child = Applier::Child{pid, meta, std::make_unique<asio::posix::stream_descriptor>(a.strand, fd)};
+    auto applier = a.shared_from_this();
+    a.child->exited->async_wait(asio::posix::stream_descriptor::wait_read,
+                                asio::bind_executor(a.strand, [this, applier](boost::system::error_code ec) {
+                                  if (ec) return;  // cancelled: StopChild reaps it
+                                  OnSnapshotChild(*applier);
+                                }));
+  }
+
+  // The snapshot child exited: reap it and promote what it staged.
+  void OnSnapshotChild(Applier& a) {
+    if (!a.child) return;
+    int status = 0;
+    (void)waitpid(a.child->pid, &status, 0);
+    Applier::Child c = std::move(*a.child);
+    a.child.reset();
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) {
+      spdlog::error("raft group {}: snapshot at {}: the snapshot process failed (status {:#x})", a.group,
+                    c.meta.index(), status);
+    }
+    FinishSnapshot(a, c.meta, ok);
+  }
+
+  // A staged snapshot is complete (`ok`) or not: promote it unless a newer
+  // one is stored or the group is gone, then compact as TakeSnapshot's.
+  void FinishSnapshot(Applier& a, const proto::SnapshotMeta& meta, bool ok) {
+    {
+      std::lock_guard l(a.store_mu);
+      if (!ok || a.removed.load() || meta.index() <= a.stored_index) {
+        (void)store->Discard(a.group);
+        return;
+      }
+      Status s = store->Promote(a.group);
+      if (!s.ok()) {
+        spdlog::error("raft group {}: snapshot at {}: {}", a.group, meta.index(), s.ToString());
+        return;
+      }
+      a.stored_index = meta.index();
+    }
+    auto* self = this;
+    const GroupId group = a.group;
+    mailbox->Post([self, group, meta] { self->OnSnapshotSaved(group, meta, self->options.keep_entries); });
+  }
+
+  // At Stop: a snapshot child still running is killed and reaped (its
+  // staged file is dropped); the group keeps its last snapshot.
+  void StopChild(Applier& a) {
+    if (!a.child) return;
+    (void)kill(a.child->pid, SIGKILL);
+    int status = 0;
+    (void)waitpid(a.child->pid, &status, 0);
+    a.child->exited.reset();
+    a.child.reset();
+    std::lock_guard l(a.store_mu);
+    (void)store->Discard(a.group);
   }
 
   // A snapshot through meta.index is stored: mark the WAL (its entries
@@ -982,7 +1101,10 @@ struct MultiRaft::Impl {
     }
     for (auto& fn : rest) fn();  // every request fails with Unavailable
     const Status why = Unavailable();
-    for (auto& [id, g] : groups) FailWaiters(*g, why);
+    for (auto& [id, g] : groups) {
+      FailWaiters(*g, why);
+      asio::post(g->applier->strand, [this, a = g->applier] { StopChild(*a); });
+    }
     pool->join();  // runs what was posted, callbacks included, then ends
   }
 };

@@ -12,7 +12,8 @@
 // - Snapshots: each group's state machine is snapshotted after
 //   `snapshot_entries` applied entries (SnapshotStore, atomic), the WAL is
 //   marked and the core compacted; a follower too far behind receives the
-//   snapshot in chunks of `snapshot_chunk_bytes`.
+//   snapshot in chunks of `snapshot_chunk_bytes`. With `fork_snapshots` a
+//   child process writes it from a copy-on-write image of the state.
 // - State machines are applied on the group's own strand of an apply pool,
 //   never on the raft thread; a proposer's callback runs there too.
 //
@@ -62,6 +63,11 @@ struct MultiRaftOptions {
   ReadOnlyMode read_only = ReadOnlyMode::kSafe;
   uint64_t snapshot_entries = 10000;  // snapshot a group after this many applied entries
   uint64_t keep_entries = 1000;       // log entries kept behind a snapshot for slow followers
+  // Snapshots are serialized and written by a forked child process from its
+  // copy-on-write image of the state, so applying goes on meanwhile (the
+  // apply strand pauses only for the fork). Needs an Env on the real file
+  // system (the child writes through it); off: on the apply strand.
+  bool fork_snapshots = false;
   uint64_t snapshot_chunk_bytes = 1 << 20;
   int apply_threads = 1;
   bool coalesce_heartbeats = true;  // false: one message per group heartbeat (benchmark baseline)

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -126,6 +127,7 @@ class MultiRaftTest : public ::testing::Test {
     o.keep_entries = keep_entries_;
     o.snapshot_chunk_bytes = chunk_bytes_;
     o.coalesce_heartbeats = coalesce_;
+    o.fork_snapshots = fork_snapshots_;
     return o;
   }
 
@@ -332,6 +334,7 @@ class MultiRaftTest : public ::testing::Test {
   cfs::testing::TempDir tmp_;
   std::vector<std::unique_ptr<Host>> hosts_;
   uint64_t snapshot_entries_ = 10000;
+  bool fork_snapshots_ = false;
   uint64_t keep_entries_ = 1000;
   uint64_t chunk_bytes_ = 1 << 20;
   bool coalesce_ = true;
@@ -572,6 +575,38 @@ TEST_F(MultiRaftTest, WalRecoveryAfterRestartPreservesAppliedState) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->conf_state.voters_size(), 1);
   // Still a working group.
+  EXPECT_TRUE(Propose(kGroup, "new=1").ok());
+}
+
+// fork_snapshots: a child process writes each snapshot while the group goes
+// on applying; the staged file is promoted, the log compacted, and a restart
+// restores from it.
+TEST_F(MultiRaftTest, SnapshotsWrittenByAForkedChildRestoreOnRestart) {
+  snapshot_entries_ = 20;
+  keep_entries_ = 2;
+  fork_snapshots_ = true;
+  MakeHosts(1);
+  Host& h = *hosts_[0];
+  AddGroup(h, kGroup, Ids(1));
+  Start(h);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(Propose(kGroup, fmt::format("k{}={}", i, i)).ok());
+  ASSERT_TRUE(Propose(kGroup, "k5=again").ok());
+  // Several rounds: each child's snapshot is promoted before the next forks.
+  ASSERT_TRUE(WaitFor([&] { return h.raft->GetStatus(kGroup)->snapshot_index.value() >= 60; }));
+  const LogIndex applied = h.raft->GetStatus(kGroup)->applied;
+  const std::string group_dir = fmt::format("{}/snapshots/{}", h.dir, kGroup.value());
+  EXPECT_TRUE(std::filesystem::exists(group_dir + "/snapshot"));
+
+  Restart(h);
+  EXPECT_FALSE(std::filesystem::exists(group_dir + "/snapshot.staged"));
+  AddGroup(h, kGroup, Ids(1));
+  EXPECT_EQ(h.machines[kGroup]->restores(), 1);  // from the child's snapshot
+  EXPECT_GE(h.machines[kGroup]->size(), 60u);
+  Start(h);
+  ASSERT_TRUE(WaitFor([&] { return h.raft->GetStatus(kGroup)->applied >= applied; }));
+  EXPECT_EQ(h.machines[kGroup]->size(), 100u);
+  EXPECT_EQ(h.machines[kGroup]->Get("k5"), "again");
+  EXPECT_EQ(h.machines[kGroup]->Get("k99"), "99");
   EXPECT_TRUE(Propose(kGroup, "new=1").ok());
 }
 

@@ -10,6 +10,7 @@ namespace {
 
 constexpr std::string_view kMagic = "CFSS";
 constexpr std::string_view kFileName = "snapshot";
+constexpr std::string_view kStagedName = "snapshot.staged";
 constexpr size_t kFixedBytes = 4 + 4 + 4;  // magic, meta length, checksum
 
 }  // namespace
@@ -18,14 +19,16 @@ SnapshotStore::SnapshotStore(Env* env, std::string dir) : env_(env), dir_(std::m
 
 std::string SnapshotStore::GroupDir(GroupId group) const { return fmt::format("{}/{}", dir_, group.value()); }
 
-Status SnapshotStore::Save(GroupId group, const proto::SnapshotMeta& meta, std::string_view data) {
+Status SnapshotStore::EnsureGroupDir(GroupId group) {
   std::string group_dir = GroupDir(group);
-  if (!env_->Exists(group_dir)) {
-    CFS_RETURN_IF_ERROR(env_->CreateDirs(group_dir));
-    // The new directory's own entry must be durable too, or a crash could
-    // take the whole group directory, snapshot and all.
-    CFS_RETURN_IF_ERROR(env_->SyncDir(dir_));
-  }
+  if (env_->Exists(group_dir)) return Status::OK();
+  CFS_RETURN_IF_ERROR(env_->CreateDirs(group_dir));
+  // The new directory's own entry must be durable too, or a crash could
+  // take the whole group directory, snapshot and all.
+  return env_->SyncDir(dir_);
+}
+
+std::string SnapshotStore::Encode(const proto::SnapshotMeta& meta, std::string_view data) {
   std::string meta_bytes = meta.SerializeAsString();
   std::string file;
   file.reserve(kFixedBytes + meta_bytes.size() + data.size());
@@ -34,11 +37,41 @@ Status SnapshotStore::Save(GroupId group, const proto::SnapshotMeta& meta, std::
   file.append(meta_bytes);
   file.append(data);
   PutBE32(&file, crc32c::Mask(crc32c::Value(file)));
+  return file;
+}
+
+Status SnapshotStore::Save(GroupId group, const proto::SnapshotMeta& meta, std::string_view data) {
+  Status s = EnsureGroupDir(group);
   // Temp file, fsync, rename, fsync directory: the old snapshot or the new
   // one survives a crash, never a mix.
-  Status s = WriteFileAtomic(env_, fmt::format("{}/{}", group_dir, kFileName), file);
+  if (s.ok()) s = WriteFileAtomic(env_, fmt::format("{}/{}", GroupDir(group), kFileName), Encode(meta, data));
   if (!s.ok()) return std::move(s).WithContext(fmt::format("save snapshot of group {}", group));
   return Status::OK();
+}
+
+Status SnapshotStore::Stage(GroupId group, const proto::SnapshotMeta& meta, std::string_view data) {
+  Status s = EnsureGroupDir(group);
+  if (s.ok()) {
+    auto file = env_->Open(fmt::format("{}/{}", GroupDir(group), kStagedName), OpenMode::kTruncate);
+    s = file.ok() ? (*file)->WriteAt(0, Encode(meta, data)) : file.status();
+    if (s.ok()) s = (*file)->Sync();
+  }
+  if (!s.ok()) return std::move(s).WithContext(fmt::format("stage snapshot of group {}", group));
+  return Status::OK();
+}
+
+Status SnapshotStore::Promote(GroupId group) {
+  const std::string group_dir = GroupDir(group);
+  Status s = env_->Rename(fmt::format("{}/{}", group_dir, kStagedName), fmt::format("{}/{}", group_dir, kFileName));
+  if (s.ok()) s = env_->SyncDir(group_dir);
+  if (!s.ok()) return std::move(s).WithContext(fmt::format("promote staged snapshot of group {}", group));
+  return Status::OK();
+}
+
+Status SnapshotStore::Discard(GroupId group) {
+  const std::string path = fmt::format("{}/{}", GroupDir(group), kStagedName);
+  if (!env_->Exists(path)) return Status::OK();
+  return env_->Remove(path);
 }
 
 Result<StoredSnapshot> SnapshotStore::Load(GroupId group) const {
@@ -72,7 +105,8 @@ Result<StoredSnapshot> SnapshotStore::Load(GroupId group) const {
 Status SnapshotStore::Remove(GroupId group) {
   std::string group_dir = GroupDir(group);
   bool removed = false;
-  for (std::string path : {fmt::format("{}/{}", group_dir, kFileName), fmt::format("{}/{}.tmp", group_dir, kFileName)}) {
+  for (std::string path : {fmt::format("{}/{}", group_dir, kFileName), fmt::format("{}/{}.tmp", group_dir, kFileName),
+                           fmt::format("{}/{}", group_dir, kStagedName)}) {
     if (!env_->Exists(path)) continue;
     Status s = env_->Remove(path);
     if (!s.ok()) return std::move(s).WithContext(fmt::format("remove snapshot of group {}", group));

@@ -31,6 +31,13 @@ class SnapshotStore {
 
   // Replaces the group's snapshot. Durable when OK is returned.
   Status Save(GroupId group, const proto::SnapshotMeta& meta, std::string_view data);
+  // Save in two steps, for a snapshot written by another process: Stage
+  // writes it durably beside the group's snapshot (which stays in place);
+  // Promote then replaces the snapshot with the staged one, atomically;
+  // Discard drops a staged one. A staged snapshot is never loaded.
+  Status Stage(GroupId group, const proto::SnapshotMeta& meta, std::string_view data);
+  Status Promote(GroupId group);
+  Status Discard(GroupId group);
   // The group's snapshot; NotFound if it has none; Corruption if the file
   // fails its checksum.
   Result<StoredSnapshot> Load(GroupId group) const;
@@ -38,6 +45,9 @@ class SnapshotStore {
 
  private:
   std::string GroupDir(GroupId group) const;
+  Status EnsureGroupDir(GroupId group);
+  // The file: magic, meta, data, checksum.
+  static std::string Encode(const proto::SnapshotMeta& meta, std::string_view data);
   Env* env_;
   std::string dir_;
 };

@@ -72,6 +72,28 @@ TEST_F(SnapshotStoreTest, SaveReplacesTheSnapshotAndGroupsAreIndependent) {
   EXPECT_EQ(store_.Load(GroupId(2))->data, "two");
 }
 
+TEST_F(SnapshotStoreTest, AStagedSnapshotReplacesTheOldOnlyWhenPromoted) {
+  ASSERT_TRUE(store_.Save(GroupId(1), MakeMeta(10, 1), "old").ok());
+  ASSERT_TRUE(store_.Stage(GroupId(1), MakeMeta(20, 2), "new").ok());
+  EXPECT_EQ(store_.Load(GroupId(1))->data, "old");  // staged is not loaded
+  ASSERT_TRUE(store_.Promote(GroupId(1)).ok());
+  EXPECT_EQ(store_.Load(GroupId(1))->data, "new");
+  EXPECT_EQ(store_.Load(GroupId(1))->meta.index(), 20u);
+  EXPECT_FALSE(store_.Promote(GroupId(1)).ok());  // nothing staged any more
+
+  ASSERT_TRUE(store_.Stage(GroupId(1), MakeMeta(30, 2), "dropped").ok());
+  ASSERT_TRUE(store_.Discard(GroupId(1)).ok());
+  ASSERT_TRUE(store_.Discard(GroupId(1)).ok());  // twice is fine
+  EXPECT_FALSE(store_.Promote(GroupId(1)).ok());
+  EXPECT_EQ(store_.Load(GroupId(1))->data, "new");
+
+  // A group's first snapshot may be staged too (the directory is made).
+  ASSERT_TRUE(store_.Stage(GroupId(9), MakeMeta(5, 1), "first").ok());
+  EXPECT_TRUE(store_.Load(GroupId(9)).status().Is(Code::kNotFound));
+  ASSERT_TRUE(store_.Promote(GroupId(9)).ok());
+  EXPECT_EQ(store_.Load(GroupId(9))->data, "first");
+}
+
 TEST_F(SnapshotStoreTest, RemoveForgetsTheSnapshot) {
   ASSERT_TRUE(store_.Save(GroupId(1), MakeMeta(10, 1), "one").ok());
   ASSERT_TRUE(store_.Save(GroupId(2), MakeMeta(10, 1), "two").ok());

@@ -22,7 +22,10 @@ class StateMachine {
   // deterministic result (e.g. "exists"), not a failure of the group.
   virtual Result<std::string> Apply(LogIndex index, std::string_view data) = 0;
 
-  // The whole state as of the last applied index.
+  // The whole state as of the last applied index. With
+  // MultiRaftOptions::fork_snapshots it runs in a forked child process,
+  // where only the calling thread exists: it must take no lock that another
+  // thread of the parent may hold (a mutex shared with readers, the logger).
   virtual Result<std::string> Snapshot() = 0;
 
   // Replaces the whole state with a snapshot's. Errors: Corruption.

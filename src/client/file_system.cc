@@ -1,0 +1,599 @@
+#include "client/file_system.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <deque>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <fmt/format.h>
+
+#include "common/crc32c.h"
+#include "common/file_id.h"
+
+namespace cfs::client {
+
+namespace {
+
+std::string FidOf(const proto::Extent& e) {
+  return FormatFileId(BlockGroupId(e.block_group()), NeedleId(e.needle_id()), Cookie(e.cookie()));
+}
+
+uint64_t End(const proto::Extent& e) { return e.file_offset() + e.length(); }
+
+}  // namespace
+
+std::string AssembleRead(const std::vector<proto::Extent>& extents, uint64_t file_size, uint64_t offset,
+                         size_t size, const std::function<const std::string&(const proto::Extent&)>& needle) {
+  if (offset >= file_size) return {};
+  const uint64_t end = std::min<uint64_t>(file_size, offset + size);
+  std::string out(end - offset, '\0');
+  auto it = std::upper_bound(extents.begin(), extents.end(), offset,
+                             [](uint64_t off, const proto::Extent& e) { return off < End(e); });
+  for (; it != extents.end() && it->file_offset() < end; ++it) {
+    const uint64_t from = std::max(offset, it->file_offset());
+    const uint64_t to = std::min(end, End(*it));
+    const std::string& data = needle(*it);
+    const uint64_t at = it->needle_offset() + (from - it->file_offset());
+    if (at >= data.size()) continue;  // validated by the metanode; a short needle reads as a hole
+    const uint64_t n = std::min<uint64_t>(to - from, data.size() - at);
+    std::copy_n(data.data() + at, n, out.data() + (from - offset));
+  }
+  return out;
+}
+
+// One chunk being uploaded: a needle of `data` for [file_offset, +size).
+struct FileSystem::Upload {
+  uint64_t file_offset = 0;
+  std::string data;
+  bool sync = false;
+  bool done = false;
+  Status status;
+  proto::Extent extent;
+};
+
+struct FileSystem::OpenFile {
+  uint64_t handle = 0;
+  uint64_t inode = 0;
+  proto::Caller caller;
+  uint64_t size = 0;  // as this client knows it: the attributes plus its own writes
+  std::vector<proto::Extent> extents;
+  bool extents_stale = true;
+  // The buffered run: bytes [buf_offset, buf_offset + buf.size()).
+  uint64_t buf_offset = 0;
+  std::string buf;
+  // Uploads not committed yet, in write order.
+  std::deque<std::shared_ptr<Upload>> uploads;
+  int in_flight = 0;
+  bool dirty = false;  // written since the last commit
+  Status error;        // the first failed upload since the last flush
+  // Cancelled whenever an upload ends: waiters re-check.
+  std::unique_ptr<asio::steady_timer> changed;
+};
+
+FileSystem::FileSystem(rpc::ChannelPool& pool, FileSystemOptions options)
+    : pool_(pool),
+      options_(std::move(options)),
+      meta_(pool, MetaClientOptions{.masters = options_.masters, .volume = options_.volume, .timeout = options_.timeout}),
+      blobs_(pool, BlobClientOptions{.masters = options_.masters, .timeout = options_.timeout}) {}
+
+FileSystem::~FileSystem() = default;
+
+asio::awaitable<Status> FileSystem::Mount() {
+  if (Status s = co_await meta_.Open(); !s.ok()) co_return s;
+  auto root = co_await meta_.GetAttr(kRootInode);
+  if (!root.ok()) co_return root.status().WithContext(fmt::format("volume {}: root directory", options_.volume));
+  renew_timer_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+  asio::co_spawn(co_await asio::this_coro::executor, RenewLeases(), asio::detached);
+  co_return Status::OK();
+}
+
+asio::awaitable<void> FileSystem::Unmount() {
+  std::vector<std::shared_ptr<OpenFile>> open;
+  for (auto& [h, f] : handles_) open.push_back(f);
+  for (auto& f : open) (void)co_await FlushFile(f, false);
+  stopping_ = true;
+  if (renew_timer_) renew_timer_->cancel();
+}
+
+asio::awaitable<void> FileSystem::RenewLeases() {
+  while (!stopping_) {
+    renew_timer_->expires_after(options_.lease_renew_interval);
+    (void)co_await renew_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopping_) break;
+    // One renewal per partition holding a lease of ours.
+    std::set<uint64_t> inodes;
+    for (auto& [inode, h] : handles_of_inode_) inodes.insert(inode);
+    std::set<uint64_t> done;
+    for (uint64_t inode : inodes) {
+      auto p = co_await meta_.PartitionOf(inode);
+      if (!p.ok() || done.contains(*p)) continue;
+      done.insert(*p);
+      proto::MetaCommand c;
+      c.mutable_renew_leases();
+      (void)co_await meta_.Write(*p, std::move(c), proto::Caller());
+    }
+  }
+}
+
+asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeWrite(uint64_t inode, proto::MetaCommand c,
+                                                                    const proto::Caller& caller) {
+  auto p = co_await meta_.PartitionOf(inode);
+  if (!p.ok()) co_return p.status();
+  auto r = co_await meta_.Write(*p, std::move(c), caller);
+  if (!r.ok()) co_return r.status();
+  if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
+  co_return std::move(*r);
+}
+
+asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeRead(uint64_t inode, proto::MetaReadRequest req,
+                                                                   const proto::Caller& caller) {
+  auto p = co_await meta_.PartitionOf(inode);
+  if (!p.ok()) co_return p.status();
+  auto r = co_await meta_.Read(*p, std::move(req), caller);
+  if (!r.ok()) co_return r.status();
+  if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
+  co_return std::move(*r);
+}
+
+// ---- metadata ----
+
+asio::awaitable<Result<proto::InodeAttr>> FileSystem::Lookup(uint64_t parent, std::string_view name,
+                                                             const proto::Caller& c) {
+  auto r = co_await meta_.Lookup(parent, name, c);
+  if (!r.ok()) co_return r;
+  // This client's own unflushed writes count.
+  auto range = handles_of_inode_.equal_range(r->inode());
+  for (auto it = range.first; it != range.second; ++it) {
+    r->set_size(std::max(r->size(), handles_.at(it->second)->size));
+  }
+  co_return r;
+}
+
+asio::awaitable<Result<proto::InodeAttr>> FileSystem::GetAttr(uint64_t inode) {
+  auto r = co_await meta_.GetAttr(inode);
+  if (!r.ok()) co_return r;
+  auto range = handles_of_inode_.equal_range(inode);
+  for (auto it = range.first; it != range.second; ++it) {
+    r->set_size(std::max(r->size(), handles_.at(it->second)->size));
+  }
+  co_return r;
+}
+
+asio::awaitable<Result<proto::InodeAttr>> FileSystem::SetAttr(SetAttrRequest request, const proto::Caller& c) {
+  const uint64_t inode = request.inode();
+  if (request.valid() & proto::SETATTR_SIZE) {
+    // Buffered writes land first, so the size cuts them as it cuts the rest.
+    if (Status s = co_await FlushInode(inode, false); !s.ok()) co_return s;
+  }
+  const bool sized = request.valid() & proto::SETATTR_SIZE;
+  proto::MetaCommand cmd;
+  *cmd.mutable_set_attr() = std::move(request);
+  auto r = co_await InodeWrite(inode, std::move(cmd), c);
+  if (!r.ok()) co_return r.status();
+  if (sized) {
+    auto range = handles_of_inode_.equal_range(inode);
+    for (auto it = range.first; it != range.second; ++it) {
+      auto& f = handles_.at(it->second);
+      f->size = r->attr().size();
+      f->extents_stale = true;
+    }
+  }
+  co_return std::move(*r->mutable_attr());
+}
+
+asio::awaitable<Result<proto::InodeAttr>> FileSystem::Create(uint64_t parent, std::string_view name, uint32_t mode,
+                                                             const proto::Caller& c, uint64_t rdev,
+                                                             std::string_view symlink_target) {
+  co_return co_await meta_.Create(parent, name, mode, c, rdev, symlink_target);
+}
+
+asio::awaitable<Status> FileSystem::Unlink(uint64_t parent, std::string_view name, bool rmdir,
+                                           const proto::Caller& c) {
+  co_return co_await meta_.Unlink(parent, name, rmdir, c);
+}
+
+asio::awaitable<Status> FileSystem::Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
+                                           std::string_view dst_name, uint32_t flags, const proto::Caller& c) {
+  co_return co_await meta_.Rename(src_parent, src_name, dst_parent, dst_name, flags, c);
+}
+
+asio::awaitable<Result<proto::InodeAttr>> FileSystem::Link(uint64_t inode, uint64_t parent, std::string_view name,
+                                                           const proto::Caller& c) {
+  auto home = co_await meta_.PartitionOf(parent);
+  if (!home.ok()) co_return home.status();
+  auto where = co_await meta_.PartitionOf(inode);
+  if (!where.ok()) co_return where.status();
+  if (*home == *where) {
+    proto::MetaCommand cmd;
+    cmd.mutable_link()->set_inode(inode);
+    cmd.mutable_link()->set_parent(parent);
+    cmd.mutable_link()->set_name(std::string(name));
+    auto r = co_await InodeWrite(inode, std::move(cmd), c);
+    if (!r.ok()) co_return r.status();
+    co_return std::move(*r->mutable_attr());
+  }
+  // Across partitions: the link count first (a crash leaves one link too
+  // many, never a dentry to a freed inode), then the dentry.
+  proto::MetaCommand li;
+  li.mutable_link_inode()->set_inode(inode);
+  auto linked = co_await InodeWrite(inode, std::move(li), c);
+  if (!linked.ok()) co_return linked.status();
+  proto::MetaCommand cd;
+  auto* d = cd.mutable_create_dentry();
+  d->set_parent(parent);
+  d->set_name(std::string(name));
+  d->set_inode(inode);
+  d->set_mode(linked->attr().mode() & S_IFMT);
+  auto dentry = co_await meta_.Write(*home, std::move(cd), c);
+  Status s = dentry.ok() ? AnswerStatus(*dentry) : dentry.status();
+  if (!s.ok()) {
+    proto::MetaCommand undo;
+    undo.mutable_unlink_inode()->set_inode(inode);
+    (void)co_await InodeWrite(inode, std::move(undo), c);
+    co_return s;
+  }
+  co_return std::move(*linked->mutable_attr());
+}
+
+asio::awaitable<Result<std::string>> FileSystem::ReadLink(uint64_t inode) {
+  proto::MetaReadRequest req;
+  req.mutable_read_link()->set_inode(inode);
+  auto r = co_await InodeRead(inode, std::move(req), proto::Caller());
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_value());
+}
+
+asio::awaitable<Result<proto::MetaResponse>> FileSystem::ReadDir(uint64_t parent, std::string_view after,
+                                                                 uint32_t limit, bool plus, const proto::Caller& c) {
+  co_return co_await meta_.ReadDir(parent, after, limit, plus, c);
+}
+
+asio::awaitable<Status> FileSystem::SetXattr(uint64_t inode, std::string_view name, std::string_view value,
+                                             uint32_t flags, const proto::Caller& c) {
+  proto::MetaCommand cmd;
+  auto* op = cmd.mutable_set_xattr();
+  op->set_inode(inode);
+  op->set_name(std::string(name));
+  op->set_value(std::string(value));
+  op->set_flags(flags);
+  auto r = co_await InodeWrite(inode, std::move(cmd), c);
+  co_return r.status();
+}
+
+asio::awaitable<Result<std::string>> FileSystem::GetXattr(uint64_t inode, std::string_view name,
+                                                          const proto::Caller& c) {
+  proto::MetaReadRequest req;
+  req.mutable_get_xattr()->set_inode(inode);
+  req.mutable_get_xattr()->set_name(std::string(name));
+  auto r = co_await InodeRead(inode, std::move(req), c);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_value());
+}
+
+asio::awaitable<Result<std::vector<std::string>>> FileSystem::ListXattr(uint64_t inode, const proto::Caller& c) {
+  proto::MetaReadRequest req;
+  req.mutable_list_xattr()->set_inode(inode);
+  auto r = co_await InodeRead(inode, std::move(req), c);
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<std::string>(r->names().begin(), r->names().end());
+}
+
+asio::awaitable<Status> FileSystem::RemoveXattr(uint64_t inode, std::string_view name, const proto::Caller& c) {
+  proto::MetaCommand cmd;
+  cmd.mutable_remove_xattr()->set_inode(inode);
+  cmd.mutable_remove_xattr()->set_name(std::string(name));
+  auto r = co_await InodeWrite(inode, std::move(cmd), c);
+  co_return r.status();
+}
+
+asio::awaitable<Result<VolumeUsage>> FileSystem::StatFs() {
+  const proto::VolumeView v = meta_.view();
+  VolumeUsage out;
+  out.capacity_bytes = v.capacity_bytes();
+  for (const auto& p : v.partitions()) {
+    proto::MetaReadRequest req;
+    req.mutable_stat_fs();
+    auto r = co_await meta_.Read(p.record().id(), std::move(req), proto::Caller());
+    if (!r.ok()) co_return r.status();
+    if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
+    out.bytes_used += r->statfs().bytes();
+    out.inodes += r->statfs().inodes();
+  }
+  co_return out;
+}
+
+// ---- data ----
+
+std::shared_ptr<FileSystem::OpenFile> FileSystem::Handle(uint64_t handle) {
+  auto it = handles_.find(handle);
+  return it == handles_.end() ? nullptr : it->second;
+}
+
+asio::awaitable<Result<uint64_t>> FileSystem::Open(uint64_t inode, bool truncate, const proto::Caller& c) {
+  // Buffered writes of this client to the file land before it is opened
+  // again (and before O_TRUNC cuts them).
+  if (Status s = co_await FlushInode(inode, false); !s.ok()) co_return s;
+  proto::MetaCommand cmd;
+  cmd.mutable_open()->set_inode(inode);
+  auto r = co_await InodeWrite(inode, std::move(cmd), c);
+  if (!r.ok()) co_return r.status();
+  auto f = std::make_shared<OpenFile>();
+  f->inode = inode;
+  f->caller = c;
+  f->size = r->attr().size();
+  // Never expires: RunUpload cancels it to wake every waiter at once.
+  f->changed = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                    asio::steady_timer::time_point::max());
+  if (truncate && f->size != 0) {
+    proto::SetAttrOp t;
+    t.set_inode(inode);
+    t.set_valid(proto::SETATTR_SIZE);
+    t.set_size(0);
+    proto::MetaCommand tc;
+    *tc.mutable_set_attr() = t;
+    auto tr = co_await InodeWrite(inode, std::move(tc), c);
+    if (!tr.ok()) {
+      proto::MetaCommand rel;
+      rel.mutable_release()->set_inode(inode);
+      (void)co_await InodeWrite(inode, std::move(rel), c);
+      co_return tr.status();
+    }
+    f->size = 0;
+  }
+  f->handle = next_handle_++;
+  handles_[f->handle] = f;
+  handles_of_inode_.emplace(inode, f->handle);
+  co_return f->handle;
+}
+
+asio::awaitable<Status> FileSystem::RefreshExtents(std::shared_ptr<OpenFile> f) {
+  proto::MetaReadRequest req;
+  req.mutable_get_extents()->set_inode(f->inode);
+  auto r = co_await InodeRead(f->inode, std::move(req), proto::Caller());
+  if (!r.ok()) co_return r.status();
+  f->extents.assign(r->extents().begin(), r->extents().end());
+  // The size: at least what the metanode has, and what this handle wrote.
+  f->size = std::max(f->size, r->attr().size());
+  f->extents_stale = false;
+  co_return Status::OK();
+}
+
+asio::awaitable<Result<std::shared_ptr<const std::string>>> FileSystem::Needle(const proto::Extent& e) {
+  const std::string fid = FidOf(e);
+  for (;;) {
+    auto it = cache_.find(fid);
+    if (it != cache_.end()) {
+      lru_.splice(lru_.end(), lru_, it->second.lru);
+      co_return it->second.data;
+    }
+    if (!fetching_.contains(fid)) break;
+    // A prefetch is under way: wait a little for it rather than fetch twice.
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
+    (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  fetching_.insert(fid);
+  auto blob = co_await blobs_.Get(fid);
+  fetching_.erase(fid);
+  if (!blob.ok()) co_return blob.status();
+  if (e.crc32c() != 0 && crc32c::Value(blob->data) != e.crc32c()) {
+    co_return Status::Corruption(fmt::format("needle {}: checksum differs from the extent's", fid));
+  }
+  auto data = std::make_shared<const std::string>(std::move(blob->data));
+  if (!cache_.contains(fid)) {
+    lru_.push_back(fid);
+    cache_[fid] = CachedNeedle{data, std::prev(lru_.end())};
+    cache_bytes_ += data->size();
+    while (cache_bytes_ > options_.chunk_cache_bytes && lru_.size() > 1) {
+      auto old = cache_.find(lru_.front());
+      cache_bytes_ -= old->second.data->size();
+      cache_.erase(old);
+      lru_.pop_front();
+    }
+  }
+  co_return data;
+}
+
+void FileSystem::Prefetch(const proto::Extent& e) {
+  const std::string fid = FidOf(e);
+  if (cache_.contains(fid) || fetching_.contains(fid)) return;
+  auto self = this;
+  asio::co_spawn(
+      renew_timer_->get_executor(),
+      [self, e]() -> asio::awaitable<void> { (void)co_await self->Needle(e); },
+      asio::detached);
+}
+
+asio::awaitable<Result<std::string>> FileSystem::Read(uint64_t handle, uint64_t offset, size_t size) {
+  auto f = Handle(handle);
+  if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  if (f->dirty || !f->buf.empty() || !f->uploads.empty()) {
+    if (Status s = co_await FlushInode(f->inode, false); !s.ok()) co_return s;
+  }
+  if (f->extents_stale) {
+    if (Status s = co_await RefreshExtents(f); !s.ok()) co_return s;
+  }
+  if (offset >= f->size) co_return std::string();
+  const uint64_t end = std::min<uint64_t>(f->size, offset + size);
+  std::map<std::string, std::shared_ptr<const std::string>> needles;
+  const proto::Extent* last = nullptr;
+  auto it = std::upper_bound(f->extents.begin(), f->extents.end(), offset,
+                             [](uint64_t off, const proto::Extent& e) { return off < End(e); });
+  for (; it != f->extents.end() && it->file_offset() < end; ++it) {
+    const std::string fid = FidOf(*it);
+    if (!needles.contains(fid)) {
+      auto n = co_await Needle(*it);
+      if (!n.ok()) co_return n.status();
+      needles[fid] = *n;
+    }
+    last = &*it;
+  }
+  // Sequential readers get the next needle fetched ahead.
+  if (last != nullptr && end + size > End(*last)) {
+    auto next = std::next(f->extents.begin(), last - f->extents.data() + 1);
+    if (next != f->extents.end()) Prefetch(*next);
+  }
+  co_return AssembleRead(f->extents, f->size, offset, size,
+                         [&](const proto::Extent& e) -> const std::string& { return *needles.at(FidOf(e)); });
+}
+
+asio::awaitable<Status> FileSystem::Write(uint64_t handle, uint64_t offset, std::string_view data) {
+  auto f = Handle(handle);
+  if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  if (data.empty()) co_return Status::OK();
+  if (!f->error.ok()) co_return f->error;
+  const uint64_t buf_end = f->buf_offset + f->buf.size();
+  if (!f->buf.empty() && offset >= f->buf_offset && offset <= buf_end) {
+    // Inside or right after the run: write in place, growing it.
+    const size_t at = offset - f->buf_offset;
+    if (at + data.size() > f->buf.size()) f->buf.resize(at + data.size());
+    std::copy(data.begin(), data.end(), f->buf.begin() + static_cast<ptrdiff_t>(at));
+  } else {
+    if (!f->buf.empty()) co_await CutBuffer(f, true, false);
+    f->buf_offset = offset;
+    f->buf.assign(data);
+  }
+  f->dirty = true;
+  f->size = std::max<uint64_t>(f->size, offset + data.size());
+  if (f->buf.size() >= options_.chunk_bytes) co_await CutBuffer(f, false, false);
+  co_return f->error;
+}
+
+asio::awaitable<void> FileSystem::CutBuffer(std::shared_ptr<OpenFile> f, bool all, bool sync) {
+  while (f->buf.size() >= options_.chunk_bytes || (all && !f->buf.empty())) {
+    // At most uploads_in_flight at once: wait for one to end.
+    while (f->in_flight >= options_.uploads_in_flight) {
+      (void)co_await f->changed->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    auto u = std::make_shared<Upload>();
+    u->file_offset = f->buf_offset;
+    u->sync = sync;
+    const size_t n = std::min(f->buf.size(), options_.chunk_bytes);
+    if (n == f->buf.size()) {
+      u->data = std::move(f->buf);
+      f->buf.clear();
+    } else {
+      u->data.assign(f->buf, 0, n);
+      f->buf.erase(0, n);
+    }
+    f->buf_offset += n;
+    f->uploads.push_back(u);
+    ++f->in_flight;
+    asio::co_spawn(co_await asio::this_coro::executor, RunUpload(f, u), asio::detached);
+  }
+}
+
+asio::awaitable<void> FileSystem::RunUpload(std::shared_ptr<OpenFile> f, std::shared_ptr<Upload> u) {
+  PutOptions po;
+  po.replication = options_.replication;
+  po.sync = u->sync;
+  const uint32_t crc = crc32c::Value(u->data);
+  const uint32_t size = static_cast<uint32_t>(u->data.size());
+  auto fid = co_await blobs_.Put(std::move(u->data), po);
+  u->data = std::string();
+  if (fid.ok()) {
+    auto id = ParseFileId(*fid);
+    if (id.ok()) {
+      proto::Extent& e = u->extent;
+      e.set_file_offset(u->file_offset);
+      e.set_length(size);
+      e.set_block_group(id->group.value());
+      e.set_needle_id(id->needle.value());
+      e.set_cookie(id->cookie.value());
+      e.set_needle_offset(0);
+      e.set_needle_size(size);
+      e.set_crc32c(crc);
+    } else {
+      u->status = id.status();
+    }
+  } else {
+    u->status = fid.status().WithContext(fmt::format("write of inode {} at {}", f->inode, u->file_offset));
+  }
+  u->done = true;
+  --f->in_flight;
+  if (!u->status.ok() && f->error.ok()) f->error = u->status;
+  f->changed->cancel();
+}
+
+asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool sync) {
+  co_await CutBuffer(f, true, sync);
+  while (f->in_flight > 0) {
+    (void)co_await f->changed->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (!f->error.ok()) {
+    Status s = f->error;
+    f->error = Status::OK();
+    f->uploads.clear();
+    f->dirty = false;
+    co_return s;
+  }
+  if (!f->dirty) co_return Status::OK();
+  std::vector<proto::Extent> extents;
+  for (auto& u : f->uploads) extents.push_back(u->extent);
+  f->uploads.clear();
+  f->dirty = false;
+  auto r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
+  if (!r.ok()) co_return r.status();
+  // Every handle of the inode reads the new extents.
+  auto range = handles_of_inode_.equal_range(f->inode);
+  for (auto it = range.first; it != range.second; ++it) handles_.at(it->second)->extents_stale = true;
+  co_return Status::OK();
+}
+
+asio::awaitable<Status> FileSystem::FlushInode(uint64_t inode, bool sync) {
+  std::vector<std::shared_ptr<OpenFile>> files;
+  auto range = handles_of_inode_.equal_range(inode);
+  for (auto it = range.first; it != range.second; ++it) files.push_back(handles_.at(it->second));
+  Status first;
+  for (auto& f : files) {
+    Status s = co_await FlushFile(f, sync);
+    if (first.ok() && !s.ok()) first = s;
+  }
+  co_return first;
+}
+
+asio::awaitable<Status> FileSystem::Flush(uint64_t handle) {
+  auto f = Handle(handle);
+  if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  co_return co_await FlushFile(f, false);
+}
+
+asio::awaitable<Status> FileSystem::Fsync(uint64_t handle) {
+  auto f = Handle(handle);
+  if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  co_return co_await FlushFile(f, true);
+}
+
+asio::awaitable<Status> FileSystem::Release(uint64_t handle) {
+  auto f = Handle(handle);
+  if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  Status s = co_await FlushFile(f, false);
+  handles_.erase(handle);
+  auto range = handles_of_inode_.equal_range(f->inode);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second == handle) {
+      handles_of_inode_.erase(it);
+      break;
+    }
+  }
+  proto::MetaCommand cmd;
+  cmd.mutable_release()->set_inode(f->inode);
+  auto r = co_await InodeWrite(f->inode, std::move(cmd), f->caller);
+  if (s.ok() && !r.ok()) s = r.status();
+  co_return s;
+}
+
+asio::awaitable<Status> FileSystem::Allocate(uint64_t handle, uint64_t offset, uint64_t length) {
+  auto f = Handle(handle);
+  if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  if (Status s = co_await FlushFile(f, false); !s.ok()) co_return s;
+  const uint64_t want = offset + length;
+  if (want <= f->size) co_return Status::OK();
+  auto r = co_await meta_.AppendExtents(f->inode, {}, want, f->caller);
+  if (!r.ok()) co_return r.status();
+  f->size = std::max(f->size, r->size());
+  co_return Status::OK();
+}
+
+}  // namespace cfs::client

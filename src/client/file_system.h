@@ -1,0 +1,173 @@
+// FileSystem: a volume as a POSIX file system, by inode, with no FUSE in it
+// (src/fuse/ maps the kernel's requests onto it; tests call it directly).
+//
+// - Metadata goes through MetaClient (routing by inode range and parent,
+//   retries with request ids, cross-partition operations).
+// - Writes: each open file has a write buffer for one contiguous run of
+//   bytes. A write that continues the run is appended; any other write
+//   first cuts the run off. A run is cut into chunks of up to chunk_bytes,
+//   each uploaded as one needle (BlobClient::Put: the block group's primary
+//   replicates it) while the next fills, up to uploads_in_flight at once.
+//   Flush (close, fsync, a read of the file, a setattr) waits for the
+//   uploads and commits their extents with one AppendExtents, in the order
+//   the writes were made, so a later write overlays an earlier one.
+//   Fsync uploads with sync (on every replica's disk) and then commits.
+// - Reads: the file's visible extents (fetched at open and after this
+//   client changed the file), needles read from their block group's
+//   replicas in order (BlobClient::Get: checksum verified, failover) into a
+//   chunk cache (LRU, chunk_cache_bytes), with the next needle fetched ahead
+//   for sequential reads. Holes read as zeros.
+// - Close-to-open consistency: open fetches the attributes and extents
+//   again; what another client closed before our open is seen.
+// - Open files hold a lease in their inode's partition (an unlinked file
+//   stays readable while open), renewed every lease_renew_interval.
+//
+// Thread-safety: every method must be awaited from one strand (or one
+// thread), which also runs the uploads and prefetches it starts: the state
+// has no lock. Many operations may be in progress at once.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "client/blob_client.h"
+#include "client/meta_client.h"
+#include "common/status.h"
+#include "proto/metanode.pb.h"
+
+namespace cfs::client {
+
+struct FileSystemOptions {
+  std::vector<std::string> masters = {"127.0.0.1:9333"};
+  std::string volume;
+  std::chrono::milliseconds timeout{30000};
+  std::string replication;  // of the data's needles; empty: the master's default
+  size_t chunk_bytes = 4 << 20;
+  int uploads_in_flight = 4;
+  size_t chunk_cache_bytes = 256 << 20;
+  std::chrono::milliseconds lease_renew_interval{20000};
+};
+
+// What SetAttr changes (proto::SetAttrField bits in `valid`).
+using SetAttrRequest = proto::SetAttrOp;
+
+struct VolumeUsage {
+  uint64_t bytes_used = 0;
+  uint64_t capacity_bytes = 0;  // the volume's capacity; 0: unlimited
+  uint64_t inodes = 0;
+};
+
+class FileSystem {
+ public:
+  FileSystem(rpc::ChannelPool& pool, FileSystemOptions options);
+  ~FileSystem();
+
+  // Fetches the volume's view and checks the root. Starts lease renewal.
+  asio::awaitable<Status> Mount();
+  // Flushes every open file and stops lease renewal.
+  asio::awaitable<void> Unmount();
+
+  // ---- metadata (errors: the metanode's, e.g. NotFound, AlreadyExists) ----
+  asio::awaitable<Result<proto::InodeAttr>> Lookup(uint64_t parent, std::string_view name, const proto::Caller& c);
+  // With this client's unflushed writes counted in the size.
+  asio::awaitable<Result<proto::InodeAttr>> GetAttr(uint64_t inode);
+  asio::awaitable<Result<proto::InodeAttr>> SetAttr(SetAttrRequest request, const proto::Caller& c);
+  // Any type: mode carries the S_IFMT bits.
+  asio::awaitable<Result<proto::InodeAttr>> Create(uint64_t parent, std::string_view name, uint32_t mode,
+                                                   const proto::Caller& c, uint64_t rdev = 0,
+                                                   std::string_view symlink_target = {});
+  asio::awaitable<Status> Unlink(uint64_t parent, std::string_view name, bool rmdir, const proto::Caller& c);
+  asio::awaitable<Status> Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
+                                 std::string_view dst_name, uint32_t flags, const proto::Caller& c);
+  asio::awaitable<Result<proto::InodeAttr>> Link(uint64_t inode, uint64_t parent, std::string_view name,
+                                                 const proto::Caller& c);
+  asio::awaitable<Result<std::string>> ReadLink(uint64_t inode);
+  asio::awaitable<Result<proto::MetaResponse>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
+                                                       bool plus, const proto::Caller& c);
+  asio::awaitable<Status> SetXattr(uint64_t inode, std::string_view name, std::string_view value, uint32_t flags,
+                                   const proto::Caller& c);
+  asio::awaitable<Result<std::string>> GetXattr(uint64_t inode, std::string_view name, const proto::Caller& c);
+  asio::awaitable<Result<std::vector<std::string>>> ListXattr(uint64_t inode, const proto::Caller& c);
+  asio::awaitable<Status> RemoveXattr(uint64_t inode, std::string_view name, const proto::Caller& c);
+  asio::awaitable<Result<VolumeUsage>> StatFs();
+
+  // ---- data ----
+  // Opens `inode` (a lease); the handle for Read/Write/Flush/Release.
+  // truncate: O_TRUNC.
+  asio::awaitable<Result<uint64_t>> Open(uint64_t inode, bool truncate, const proto::Caller& c);
+  // Up to `size` bytes at `offset` (fewer at the end of the file).
+  asio::awaitable<Result<std::string>> Read(uint64_t handle, uint64_t offset, size_t size);
+  asio::awaitable<Status> Write(uint64_t handle, uint64_t offset, std::string_view data);
+  // Commits what the handle wrote (close-to-open). The first upload error
+  // since the last flush, if any.
+  asio::awaitable<Status> Flush(uint64_t handle);
+  // Flush with the data on every replica's disk first.
+  asio::awaitable<Status> Fsync(uint64_t handle);
+  // Flushes and drops the handle and its lease.
+  asio::awaitable<Status> Release(uint64_t handle);
+  // Grows the file to at least offset + length (no data written: a hole).
+  asio::awaitable<Status> Allocate(uint64_t handle, uint64_t offset, uint64_t length);
+
+  MetaClient& meta() { return meta_; }
+  BlobClient& blobs() { return blobs_; }
+
+ private:
+  struct Upload;
+  struct OpenFile;
+  std::shared_ptr<OpenFile> Handle(uint64_t handle);
+  // Flushes every handle of `inode` (before reading or changing its size).
+  asio::awaitable<Status> FlushInode(uint64_t inode, bool sync);
+  asio::awaitable<Status> FlushFile(std::shared_ptr<OpenFile> f, bool sync);
+  // Cuts the file's buffered run into uploads (the last partial chunk too
+  // when `all`).
+  asio::awaitable<void> CutBuffer(std::shared_ptr<OpenFile> f, bool all, bool sync);
+  asio::awaitable<void> RunUpload(std::shared_ptr<OpenFile> f, std::shared_ptr<Upload> u);
+  asio::awaitable<Result<std::shared_ptr<const std::string>>> Needle(const proto::Extent& e);
+  void Prefetch(const proto::Extent& e);
+  asio::awaitable<Status> RefreshExtents(std::shared_ptr<OpenFile> f);
+  asio::awaitable<void> RenewLeases();
+  // A command to the partition of `inode`, its answer checked.
+  asio::awaitable<Result<proto::MetaResponse>> InodeWrite(uint64_t inode, proto::MetaCommand c,
+                                                          const proto::Caller& caller);
+  asio::awaitable<Result<proto::MetaResponse>> InodeRead(uint64_t inode, proto::MetaReadRequest r,
+                                                         const proto::Caller& caller);
+
+  rpc::ChannelPool& pool_;
+  const FileSystemOptions options_;
+  MetaClient meta_;
+  BlobClient blobs_;
+
+  uint64_t next_handle_ = 1;
+  std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;
+  std::multimap<uint64_t, uint64_t> handles_of_inode_;  // inode -> handle
+  // Chunk cache: fid -> needle bytes, least recently used first in lru_.
+  struct CachedNeedle {
+    std::shared_ptr<const std::string> data;
+    std::list<std::string>::iterator lru;
+  };
+  std::unordered_map<std::string, CachedNeedle> cache_;
+  std::list<std::string> lru_;
+  size_t cache_bytes_ = 0;
+  std::set<std::string> fetching_;  // prefetches under way
+  std::unique_ptr<asio::steady_timer> renew_timer_;
+  bool stopping_ = false;
+};
+
+// The bytes of [offset, offset + size) of a file of `file_size` whose
+// visible extents (sorted, disjoint) are `extents`, with `needle(e)` the
+// data of extent e's needle (whole). Holes read as zeros; nothing is read
+// at or past file_size.
+std::string AssembleRead(const std::vector<proto::Extent>& extents, uint64_t file_size, uint64_t offset,
+                         size_t size, const std::function<const std::string&(const proto::Extent&)>& needle);
+
+}  // namespace cfs::client

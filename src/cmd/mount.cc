@@ -1,0 +1,94 @@
+// `cfs mount --master M --volume V MNT`: a volume through FUSE.
+#include "cmd/mount.h"
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
+#include <fmt/format.h>
+
+#include "cmd/commands.h"
+#include "cmd/serve.h"
+#include "common/logging.h"
+#include "fuse/mount.h"
+
+namespace cfs::cmd {
+
+int MountAndServe(rpc::Runtime& runtime, rpc::ChannelPool& pool, const client::FileSystemOptions& options,
+                  const std::string& mountpoint, const std::function<void()>& on_mounted) {
+  namespace asio = boost::asio;
+  const std::string where = std::filesystem::absolute(mountpoint).lexically_normal().string();
+  if (Status s = fuse::CheckMountPoint(where); !s.ok()) {
+    std::cerr << "cfs mount: " << s.message() << "\n";
+    return 2;
+  }
+  auto strand = asio::make_strand(runtime.executor());
+  client::FileSystem fs(pool, options);
+  Status mounted = asio::co_spawn(strand, fs.Mount(), asio::use_future).get();
+  if (!mounted.ok()) {
+    std::cerr << "cfs mount: volume " << options.volume << ": " << mounted.ToString() << "\n";
+    return 2;
+  }
+  fuse::MountOptions mo;
+  mo.mountpoint = where;
+  mo.fsname = fmt::format("cfs:{}", options.volume);
+  auto fm = fuse::FuseMount::Start(strand, fs, mo);
+  if (!fm.ok()) {
+    std::cerr << "cfs mount: " << fm.status().ToString() << "\n";
+    return 2;
+  }
+  spdlog::info("mounted volume {} at {}", options.volume, where);
+  if (on_mounted) on_mounted();
+  asio::signal_set signals(runtime.context(), SIGINT, SIGTERM);
+  fuse::FuseMount* raw = fm->get();
+  signals.async_wait([raw](const boost::system::error_code& ec, int sig) {
+    if (!ec) spdlog::info("received signal {}: unmounting", sig);
+    raw->Stop();
+  });
+  (*fm)->Wait();
+  signals.cancel();
+  asio::co_spawn(strand, fs.Unmount(), asio::use_future).get();
+  (*fm)->Unmount();
+  spdlog::info("unmounted {}", where);
+  return 0;
+}
+
+namespace {
+
+struct MountArgs {
+  std::vector<std::string> masters = {"127.0.0.1:9333"};
+  std::string volume;
+  std::string mountpoint;
+  std::string replication;
+  int threads = 2;
+};
+
+}  // namespace
+
+std::function<int()> SetupMount(CLI::App* app) {
+  auto a = std::make_shared<MountArgs>();
+  app->add_option("--master", a->masters, "master HOST:PORT (repeat or comma-separate for several)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--volume", a->volume, "the volume to mount")->required();
+  app->add_option("mountpoint", a->mountpoint, "an empty directory")->required();
+  app->add_option("--replication", a->replication, "placement xyz of the data (default: the master's)");
+  app->add_option("--threads", a->threads, "network threads")->capture_default_str();
+  return [a] {
+    rpc::Runtime runtime(a->threads);
+    rpc::ChannelPool pool(runtime.executor());
+    client::FileSystemOptions o;
+    o.masters = a->masters;
+    o.volume = a->volume;
+    o.replication = a->replication;
+    int rc = MountAndServe(runtime, pool, o, a->mountpoint);
+    pool.CloseAll();
+    runtime.Stop();
+    return rc;
+  };
+}
+
+}  // namespace cfs::cmd

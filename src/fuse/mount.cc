@@ -1,0 +1,750 @@
+#define FUSE_USE_VERSION 314
+#include "fuse/mount.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <future>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "common/logging.h"
+
+namespace cfs::fuse {
+
+namespace {
+
+using client::FileSystem;
+using proto::InodeAttr;
+
+constexpr uint32_t kReadDirBatch = 1000;
+
+struct timespec ToTimespec(int64_t ns) {
+  struct timespec t;
+  t.tv_sec = ns / 1000000000;
+  t.tv_nsec = ns % 1000000000;
+  if (t.tv_nsec < 0) {
+    t.tv_nsec += 1000000000;
+    --t.tv_sec;
+  }
+  return t;
+}
+
+int64_t ToNs(const struct timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+
+struct stat ToStat(const InodeAttr& a) {
+  struct stat st {};
+  st.st_ino = a.inode();
+  st.st_mode = a.mode();
+  st.st_nlink = a.nlink();
+  st.st_uid = a.uid();
+  st.st_gid = a.gid();
+  st.st_rdev = a.rdev();
+  st.st_size = static_cast<off_t>(a.size());
+  st.st_blksize = 1 << 20;
+  // Blocks: the data stored, or the size rounded up when the metanode has
+  // no count (a file still being written).
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks() != 0 ? a.blocks() : 0);
+  st.st_atim = ToTimespec(a.atime_ns());
+  st.st_mtim = ToTimespec(a.mtime_ns());
+  st.st_ctim = ToTimespec(a.ctime_ns());
+  return st;
+}
+
+int Errno(const Status& s) { return ToErrno(s.code()); }
+
+}  // namespace
+
+// A directory being listed: the entries fetched so far, from the first.
+struct DirHandle {
+  std::vector<proto::DirEntry> entries;
+  bool more = true;
+  bool fetching = false;
+};
+
+struct FuseMount::Impl {
+  asio::strand<asio::any_io_executor> strand;
+  FileSystem& fs;
+  MountOptions options;
+  double attr_timeout = 1.0;
+  struct fuse_session* se = nullptr;
+  std::unique_ptr<asio::posix::stream_descriptor> fd;
+  struct fuse_buf buf {};
+  std::promise<void> ended;
+  std::shared_future<void> ended_future = ended.get_future().share();
+  bool ended_set = false;
+  bool mounted = false;
+  uint64_t next_dir = 1;
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
+  // What each inode's size and mtime were when its pages were last cached
+  // (at open): unchanged at the next open, the kernel keeps them.
+  std::unordered_map<uint64_t, std::pair<uint64_t, int64_t>> cached;
+
+  Impl(asio::strand<asio::any_io_executor> s, FileSystem& f, MountOptions o)
+      : strand(std::move(s)), fs(f), options(std::move(o)) {
+    attr_timeout = std::chrono::duration<double>(options.attr_timeout).count();
+  }
+
+  static Impl* Of(fuse_req_t req) { return static_cast<Impl*>(fuse_req_userdata(req)); }
+
+  static proto::Caller CallerOf(fuse_req_t req) {
+    const struct fuse_ctx* ctx = fuse_req_ctx(req);
+    proto::Caller c;
+    c.set_uid(ctx->uid);
+    c.set_gid(ctx->gid);
+    if (ctx->uid != 0) {
+      gid_t groups[64];
+      int n = fuse_req_getgroups(req, 64, groups);
+      for (int i = 0; i < std::min(n, 64); ++i) c.add_groups(groups[i]);
+    }
+    return c;
+  }
+
+  void ReplyEntry(fuse_req_t req, const InodeAttr& a) {
+    struct fuse_entry_param e {};
+    e.ino = a.inode();
+    e.generation = 1;
+    e.attr = ToStat(a);
+    e.attr_timeout = attr_timeout;
+    e.entry_timeout = attr_timeout;
+    fuse_reply_entry(req, &e);
+  }
+
+  // Runs `op` (a coroutine) on the strand; it replies itself.
+  template <typename F>
+  void Spawn(F&& op) {
+    asio::co_spawn(strand, std::forward<F>(op), asio::detached);
+  }
+
+  // ---- the session loop ----
+
+  void WaitReadable() {
+    fd->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+      if (ec) return End();
+      for (;;) {
+        int res = fuse_session_receive_buf(se, &buf);
+        if (res == -EINTR) continue;
+        if (res == -EAGAIN) break;
+        if (res <= 0) return End();  // unmounted
+        fuse_session_process_buf(se, &buf);
+        if (fuse_session_exited(se)) return End();
+      }
+      WaitReadable();
+    });
+  }
+
+  void End() {
+    if (ended_set) return;
+    ended_set = true;
+    ended.set_value();
+  }
+};
+
+namespace {
+
+using Impl = FuseMount::Impl;
+
+// ---- the operations ----
+
+void OpInit(void* userdata, struct fuse_conn_info* conn) {
+  // Large writes: up to 1 MiB per request.
+  conn->max_write = 1 << 20;
+  conn->max_read = 1 << 20;
+  conn->max_readahead = 1 << 20;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, parent, n = std::string(name), c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.Lookup(parent, n, c);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    m->ReplyEntry(req, *r);
+  });
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+void OpForgetMulti(fuse_req_t req, size_t, struct fuse_forget_data*) { fuse_reply_none(req); }
+
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.GetAttr(ino);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    struct stat st = ToStat(*r);
+    fuse_reply_attr(req, &st, m->attr_timeout);
+  });
+}
+
+void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, struct fuse_file_info*) {
+  Impl* m = Impl::Of(req);
+  client::SetAttrRequest s;
+  s.set_inode(ino);
+  uint32_t valid = 0;
+  if (to_set & FUSE_SET_ATTR_MODE) valid |= proto::SETATTR_MODE, s.set_mode(attr->st_mode);
+  if (to_set & FUSE_SET_ATTR_UID) valid |= proto::SETATTR_UID, s.set_uid(attr->st_uid);
+  if (to_set & FUSE_SET_ATTR_GID) valid |= proto::SETATTR_GID, s.set_gid(attr->st_gid);
+  if (to_set & FUSE_SET_ATTR_SIZE) valid |= proto::SETATTR_SIZE, s.set_size(static_cast<uint64_t>(attr->st_size));
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    valid |= proto::SETATTR_ATIME_NOW;
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    valid |= proto::SETATTR_ATIME, s.set_atime_ns(ToNs(attr->st_atim));
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    valid |= proto::SETATTR_MTIME_NOW;
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    valid |= proto::SETATTR_MTIME, s.set_mtime_ns(ToNs(attr->st_mtim));
+  }
+  if (to_set & FUSE_SET_ATTR_CTIME) valid |= proto::SETATTR_CTIME, s.set_ctime_ns(ToNs(attr->st_ctim));
+  s.set_valid(valid);
+  m->Spawn([m, req, s = std::move(s), c = Impl::CallerOf(req)]() mutable -> asio::awaitable<void> {
+    auto r = co_await m->fs.SetAttr(std::move(s), c);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    struct stat st = ToStat(*r);
+    fuse_reply_attr(req, &st, m->attr_timeout);
+  });
+}
+
+void CreateAny(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev, std::string target) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, parent, n = std::string(name), mode, rdev, target = std::move(target),
+            c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.Create(parent, n, mode, c, rdev, target);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    m->ReplyEntry(req, *r);
+  });
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  CreateAny(req, parent, name, mode, rdev, "");
+}
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  CreateAny(req, parent, name, (mode & 07777) | S_IFDIR, 0, "");
+}
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  CreateAny(req, parent, name, S_IFLNK | 0777, 0, link);
+}
+
+void UnlinkAny(fuse_req_t req, fuse_ino_t parent, const char* name, bool rmdir) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, parent, n = std::string(name), rmdir, c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.Unlink(parent, n, rmdir, c);
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) { UnlinkAny(req, parent, name, false); }
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) { UnlinkAny(req, parent, name, true); }
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
+              unsigned int flags) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, parent, n = std::string(name), newparent, nn = std::string(newname), flags,
+            c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.Rename(parent, n, newparent, nn, flags, c);
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, newparent, nn = std::string(newname), c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.Link(ino, newparent, nn, c);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    m->ReplyEntry(req, *r);
+  });
+}
+
+void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.ReadLink(ino);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    fuse_reply_readlink(req, r->c_str());
+  });
+}
+
+// Opens ino and fills fi (the handle; whether cached pages stay).
+asio::awaitable<Status> OpenInto(Impl* m, fuse_ino_t ino, struct fuse_file_info* fi, const proto::Caller& c) {
+  auto h = co_await m->fs.Open(ino, (fi->flags & O_TRUNC) != 0, c);
+  if (!h.ok()) co_return h.status();
+  fi->fh = *h;
+  auto a = co_await m->fs.GetAttr(ino);
+  if (a.ok()) {
+    auto key = std::make_pair(a->size(), a->mtime_ns());
+    auto it = m->cached.find(ino);
+    fi->keep_cache = it != m->cached.end() && it->second == key;
+    m->cached[ino] = key;
+  }
+  co_return Status::OK();
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  struct fuse_file_info info = *fi;
+  m->Spawn([m, req, ino, info, c = Impl::CallerOf(req)]() mutable -> asio::awaitable<void> {
+    Status s = co_await OpenInto(m, ino, &info, c);
+    if (!s.ok()) {
+      fuse_reply_err(req, Errno(s));
+      co_return;
+    }
+    if (fuse_reply_open(req, &info) == -ENOENT) (void)co_await m->fs.Release(info.fh);  // interrupted
+  });
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  struct fuse_file_info info = *fi;
+  m->Spawn([m, req, parent, n = std::string(name), mode, info,
+            c = Impl::CallerOf(req)]() mutable -> asio::awaitable<void> {
+    auto r = co_await m->fs.Create(parent, n, (mode & 07777) | S_IFREG, c);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    auto h = co_await m->fs.Open(r->inode(), false, c);
+    if (!h.ok()) {
+      fuse_reply_err(req, Errno(h.status()));
+      co_return;
+    }
+    info.fh = *h;
+    m->cached[r->inode()] = {r->size(), r->mtime_ns()};
+    struct fuse_entry_param e {};
+    e.ino = r->inode();
+    e.generation = 1;
+    e.attr = ToStat(*r);
+    e.attr_timeout = m->attr_timeout;
+    e.entry_timeout = m->attr_timeout;
+    if (fuse_reply_create(req, &e, &info) == -ENOENT) (void)co_await m->fs.Release(info.fh);
+  });
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, h = fi->fh, size, off]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.Read(h, static_cast<uint64_t>(off), size);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    fuse_reply_buf(req, r->data(), r->size());
+  });
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  m->cached.erase(ino);  // the pages this client caches change with it
+  m->Spawn([m, req, h = fi->fh, data = std::string(buf, size), off]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.Write(h, static_cast<uint64_t>(off), data);
+    if (!s.ok()) {
+      fuse_reply_err(req, Errno(s));
+      co_return;
+    }
+    fuse_reply_write(req, data.size());
+  });
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, h = fi->fh]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.Flush(h);
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, h = fi->fh]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.Release(h);
+    // The file as it is now is what the kernel caches from here on.
+    auto a = co_await m->fs.GetAttr(ino);
+    if (a.ok() && m->cached.contains(ino)) m->cached[ino] = {a->size(), a->mtime_ns()};
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, h = fi->fh]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.Fsync(h);
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
+void OpOpenDir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  struct fuse_file_info info = *fi;
+  m->Spawn([m, req, ino, info, c = Impl::CallerOf(req)]() mutable -> asio::awaitable<void> {
+    auto a = co_await m->fs.GetAttr(ino);
+    if (!a.ok()) {
+      fuse_reply_err(req, Errno(a.status()));
+      co_return;
+    }
+    if ((a->mode() & S_IFMT) != S_IFDIR) {
+      fuse_reply_err(req, ENOTDIR);
+      co_return;
+    }
+    info.fh = m->next_dir++;
+    m->dirs[info.fh] = std::make_shared<DirHandle>();
+    fuse_reply_open(req, &info);
+  });
+}
+
+// Entries: "." and ".." at offsets 1 and 2, then the listing; an entry's
+// offset is the one of the entry after it.
+void ReadDirAny(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi, bool plus) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, size, off, h = fi->fh, plus, c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    auto it = m->dirs.find(h);
+    if (it == m->dirs.end()) {
+      fuse_reply_err(req, EBADF);
+      co_return;
+    }
+    std::shared_ptr<DirHandle> d = it->second;
+    const size_t first = static_cast<size_t>(off);
+    // Fetch until the page can be filled or the directory ends.
+    while (d->more && d->entries.size() + 2 < first + size / 32 + 1) {
+      std::string after = d->entries.empty() ? std::string() : d->entries.back().name();
+      auto r = co_await m->fs.ReadDir(ino, after, kReadDirBatch, plus, c);
+      if (!r.ok()) {
+        fuse_reply_err(req, Errno(r.status()));
+        co_return;
+      }
+      for (auto& e : *r->mutable_entries()) d->entries.push_back(std::move(e));
+      d->more = r->more();
+    }
+    std::string out(size, '\0');
+    size_t used = 0;
+    for (size_t i = first; i < d->entries.size() + 2; ++i) {
+      std::string name;
+      InodeAttr attr;
+      if (i == 0) {
+        name = ".";
+        attr.set_inode(ino);
+        attr.set_mode(S_IFDIR);
+      } else if (i == 1) {
+        name = "..";
+        attr.set_inode(ino);  // the kernel answers ".." itself
+        attr.set_mode(S_IFDIR);
+      } else {
+        const proto::DirEntry& e = d->entries[i - 2];
+        name = e.name();
+        if (plus && e.has_attr()) {
+          attr = e.attr();
+        } else {
+          attr.set_inode(e.inode());
+          attr.set_mode(e.mode());
+        }
+      }
+      size_t n;
+      if (plus && i >= 2) {
+        struct fuse_entry_param ep {};
+        const bool full = d->entries[i - 2].has_attr();
+        if (full) {
+          ep.ino = attr.inode();
+          ep.generation = 1;
+          ep.attr = ToStat(attr);
+          ep.attr_timeout = m->attr_timeout;
+          ep.entry_timeout = m->attr_timeout;
+        } else {
+          // Attributes elsewhere: name only (ino 0: the kernel looks it up).
+          ep.attr.st_ino = attr.inode();
+          ep.attr.st_mode = attr.mode();
+        }
+        n = fuse_add_direntry_plus(req, out.data() + used, size - used, name.c_str(), &ep,
+                                   static_cast<off_t>(i + 1));
+      } else {
+        struct stat st {};
+        st.st_ino = attr.inode();
+        st.st_mode = attr.mode();
+        if (plus) {
+          struct fuse_entry_param ep {};
+          ep.attr = st;
+          n = fuse_add_direntry_plus(req, out.data() + used, size - used, name.c_str(), &ep,
+                                     static_cast<off_t>(i + 1));
+        } else {
+          n = fuse_add_direntry(req, out.data() + used, size - used, name.c_str(), &st, static_cast<off_t>(i + 1));
+        }
+      }
+      if (n > size - used) break;
+      used += n;
+    }
+    fuse_reply_buf(req, out.data(), used);
+  });
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
+  ReadDirAny(req, ino, size, off, fi, false);
+}
+void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
+  ReadDirAny(req, ino, size, off, fi, true);
+}
+
+void OpReleaseDir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  asio::post(m->strand, [m, req, h = fi->fh] {
+    m->dirs.erase(h);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void OpStatFs(fuse_req_t req, fuse_ino_t) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.StatFs();
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    struct statvfs st {};
+    constexpr uint64_t kBlock = 4096;
+    // An unlimited volume shows 1 PiB.
+    const uint64_t capacity = r->capacity_bytes != 0 ? r->capacity_bytes : uint64_t{1} << 50;
+    st.f_bsize = kBlock;
+    st.f_frsize = kBlock;
+    st.f_blocks = capacity / kBlock;
+    const uint64_t used = (r->bytes_used + kBlock - 1) / kBlock;
+    st.f_bfree = st.f_blocks > used ? st.f_blocks - used : 0;
+    st.f_bavail = st.f_bfree;
+    st.f_files = uint64_t{1} << 32;
+    st.f_ffree = st.f_files > r->inodes ? st.f_files - r->inodes : 0;
+    st.f_favail = st.f_ffree;
+    st.f_namemax = 255;
+    fuse_reply_statfs(req, &st);
+  });
+}
+
+void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, n = std::string(name), v = std::string(value, size), flags,
+            c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.SetXattr(ino, n, v, static_cast<uint32_t>(flags), c);
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, n = std::string(name), size, c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.GetXattr(ino, n, c);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+    } else if (size == 0) {
+      fuse_reply_xattr(req, r->size());
+    } else if (size < r->size()) {
+      fuse_reply_err(req, ERANGE);
+    } else {
+      fuse_reply_buf(req, r->data(), r->size());
+    }
+  });
+}
+
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, size, c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.ListXattr(ino, c);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    std::string names;
+    for (const auto& n : *r) names.append(n).push_back('\0');
+    if (size == 0) {
+      fuse_reply_xattr(req, names.size());
+    } else if (size < names.size()) {
+      fuse_reply_err(req, ERANGE);
+    } else {
+      fuse_reply_buf(req, names.data(), names.size());
+    }
+  });
+}
+
+void OpRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, n = std::string(name), c = Impl::CallerOf(req)]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.RemoveXattr(ino, n, c);
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
+void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length, struct fuse_file_info* fi) {
+  Impl* m = Impl::Of(req);
+  if (mode != 0) {
+    fuse_reply_err(req, EOPNOTSUPP);  // only plain allocation (no punching, no keep-size)
+    return;
+  }
+  m->Spawn([m, req, h = fi->fh, offset, length]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.Allocate(h, static_cast<uint64_t>(offset), static_cast<uint64_t>(length));
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
+const struct fuse_lowlevel_ops kOps = [] {
+  struct fuse_lowlevel_ops ops {};
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetAttr;
+  ops.setattr = OpSetAttr;
+  ops.readlink = OpReadLink;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.symlink = OpSymlink;
+  ops.rename = OpRename;
+  ops.link = OpLink;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpenDir;
+  ops.readdir = OpReadDir;
+  ops.readdirplus = OpReadDirPlus;
+  ops.releasedir = OpReleaseDir;
+  ops.statfs = OpStatFs;
+  ops.setxattr = OpSetXattr;
+  ops.getxattr = OpGetXattr;
+  ops.listxattr = OpListXattr;
+  ops.removexattr = OpRemoveXattr;
+  ops.create = OpCreate;
+  ops.fallocate = OpFallocate;
+  // access: default_permissions makes the kernel check; flock, getlk and
+  // setlk unset: the kernel's local locks.
+  return ops;
+}();
+
+bool IsMountPoint(const std::string& path) {
+  std::ifstream mounts("/proc/self/mountinfo");
+  std::string line;
+  std::error_code ec;
+  const std::string canonical = std::filesystem::weakly_canonical(path, ec).string();
+  while (std::getline(mounts, line)) {
+    // Field 5 is the mount point.
+    std::istringstream in(line);
+    std::string field;
+    for (int i = 0; i < 5 && in >> field; ++i) {
+    }
+    if (field == canonical) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status CheckMountPoint(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOTCONN) return Status::Busy(fmt::format("{}: a dead mount is there (fusermount3 -u {})", path, path));
+    return Status::NotFound(fmt::format("mount point {} does not exist", path));
+  }
+  if (!S_ISDIR(st.st_mode)) return Status(Code::kNotDirectory, fmt::format("mount point {} is not a directory", path));
+  if (IsMountPoint(path)) return Status::Busy(fmt::format("{} is already a mount point", path));
+  std::error_code ec;
+  if (!std::filesystem::is_empty(path, ec)) return Status::Busy(fmt::format("mount point {} is not empty", path));
+  return Status::OK();
+}
+
+FuseMount::FuseMount(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+FuseMount::~FuseMount() { Unmount(); }
+
+Result<std::unique_ptr<FuseMount>> FuseMount::Start(asio::strand<asio::any_io_executor> strand, FileSystem& fs,
+                                                    MountOptions options) {
+  CFS_RETURN_IF_ERROR(CheckMountPoint(options.mountpoint));
+  auto impl = std::make_unique<Impl>(strand, fs, options);
+  std::vector<std::string> args = {"cfs"};
+  std::string opts = fmt::format("fsname={},subtype=cfs,default_permissions,auto_unmount", options.fsname);
+  if (geteuid() == 0) opts += ",allow_other";
+  args.push_back("-o");
+  args.push_back(opts);
+  if (options.debug) args.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  struct fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  impl->se = fuse_session_new(&fargs, &kOps, sizeof(kOps), impl.get());
+  if (impl->se == nullptr) return Status::InvalidArgument("fuse: cannot create the session (bad options?)");
+  if (fuse_session_mount(impl->se, options.mountpoint.c_str()) != 0) {
+    fuse_session_destroy(impl->se);
+    impl->se = nullptr;
+    return Status::IOError(fmt::format("fuse: cannot mount on {} (is /dev/fuse there? fusermount3?)",
+                                       options.mountpoint));
+  }
+  impl->mounted = true;
+  const int fd = fuse_session_fd(impl->se);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // The descriptor belongs to the session: released, not closed, at the end.
+  impl->fd = std::make_unique<asio::posix::stream_descriptor>(strand, fd);
+  Impl* raw = impl.get();
+  asio::post(strand, [raw] { raw->WaitReadable(); });
+  return std::unique_ptr<FuseMount>(new FuseMount(std::move(impl)));
+}
+
+void FuseMount::Wait() { impl_->ended_future.wait(); }
+
+void FuseMount::Stop() {
+  Impl* m = impl_.get();
+  asio::post(m->strand, [m] { m->End(); });
+}
+
+void FuseMount::Unmount() {
+  if (!impl_ || !impl_->se) return;
+  Impl* m = impl_.get();
+  // Stop reading on the strand, then unmount here.
+  std::promise<void> stopped;
+  asio::post(m->strand, [m, &stopped] {
+    if (m->fd) {
+      m->fd->cancel();
+      (void)m->fd->release();
+      m->fd.reset();
+    }
+    m->End();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+  if (m->mounted) fuse_session_unmount(m->se);
+  m->mounted = false;
+  fuse_session_destroy(m->se);
+  m->se = nullptr;
+  free(m->buf.mem);
+  m->buf.mem = nullptr;
+}
+
+}  // namespace cfs::fuse
