@@ -1,52 +1,57 @@
 #!/usr/bin/env bash
-# `make run`: the main job, as far as ContainerFS has come. Today that is the
-# replicated blob store: start a master and three datanodes on 127.0.0.1-3
-# (data in ./run/), store a file with 2 copies, read it back, show the
-# cluster, check the block group files on disk, and stop everything by PID.
-# Leave it running with KEEP=1 (it prints how to stop it).
+# `make run`: the main job. Starts `cfs server` (a master, a metanode and a
+# datanode in one process, state in ./run/server) with the volume "default"
+# mounted at ./mnt, shows a few file operations on it, and leaves it
+# running: it prints how to use and stop it. RUN_ONCE=1 stops it at the end
+# (by PID) instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cfs=$PWD/build/release/src/cfs
 run=$PWD/run
-mkdir -p "$run"
-pids=()
-stop() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-if [ "${KEEP:-0}" != 1 ]; then trap stop EXIT; fi
+mnt=$PWD/mnt
+mkdir -p "$run" "$mnt"
 
-master=127.0.0.1:9333
-"$cfs" master --dir "$run/master" --addr $master >"$run/master.log" 2>&1 &
-pids+=($!)
-for i in 1 2 3; do
-  "$cfs" datanode --dir "$run/datanode$i" --addr "127.0.0.$i:8080" --master $master \
-    --rack "rack$(( (i + 1) / 2 ))" --max-block-groups 8 --heartbeat-interval-ms 1000 >"$run/datanode$i.log" 2>&1 &
-  pids+=($!)
-done
-echo "started master $master and datanodes 127.0.0.1-3:8080 (pids ${pids[*]}; logs in run/)"
-for _ in $(seq 1 100); do
-  [ "$("$cfs" cluster status --json 2>/dev/null | grep -o '"alive":true' | wc -l)" -ge 3 ] && break
+if mountpoint -q "$mnt"; then
+  echo "$mnt is already mounted (a cfs server from an earlier make run?): stop it with"
+  echo "  kill \$(cat $run/server.pid)    or    fusermount3 -u $mnt"
+  exit 1
+fi
+
+"$cfs" server --dir "$run/server" --mount "$mnt" >"$run/server.log" 2>&1 &
+pid=$!
+echo "$pid" >"$run/server.pid"
+stop() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+for _ in $(seq 1 200); do
+  mountpoint -q "$mnt" && break
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "cfs server did not start; its log ($run/server.log):" >&2
+    tail -20 "$run/server.log" >&2
+    exit 1
+  fi
   sleep 0.1
 done
+mountpoint -q "$mnt" || { echo "no mount at $mnt after 20 s; see $run/server.log" >&2; stop; exit 1; }
+if [ "${RUN_ONCE:-0}" = 1 ]; then trap stop EXIT; fi
 
-echo; echo "\$ cfs blob put README.md --replication 001"
-fid=$("$cfs" blob put README.md --replication 001 | cut -f1)
-echo "$fid	README.md"
-echo; echo "\$ cfs blob get $fid | sha256sum   (and the original)"
-"$cfs" blob get "$fid" | sha256sum
-sha256sum README.md
-echo; echo "\$ cfs cluster status"
-"$cfs" cluster status
-group=${fid%%,*}
-echo; echo "\$ cfs blockgroup inspect --quiet run/datanode*/$group.dat   (the copies on disk)"
-for d in "$run"/datanode*; do
-  [ -f "$d/$group.dat" ] && "$cfs" blockgroup inspect --quiet "$d/$group.dat" | tail -2
-done
+show() { echo "\$ $*"; "$@"; }
+cd "$mnt"
+show df -h "$mnt"
+show mkdir -p demo
+show cp "$OLDPWD/README.md" demo/README.md
+show sha256sum "$OLDPWD/README.md" demo/README.md
+show ln -sf README.md demo/link
+show ls -l demo
+cd "$OLDPWD"
 echo
-echo "metrics: curl http://127.0.0.1:19333/metrics   status: curl http://127.0.0.1:19333/status"
-if [ "${KEEP:-0}" = 1 ]; then
-  echo "left running; stop it with: kill ${pids[*]}"
+echo "ContainerFS is mounted at $mnt (volume \"default\"; state and log in $run/)."
+echo "  use it:      ls $mnt; cp -r somewhere $mnt/"
+echo "  metrics:     curl http://127.0.0.1:19333/metrics"
+echo "  volume:      $cfs volume info default"
+if [ "${RUN_ONCE:-0}" = 1 ]; then
+  echo "stopping it (RUN_ONCE=1)"
 else
-  echo "stopping the cluster (KEEP=1 make run leaves it running)"
+  echo "  stop it:     kill $pid    (unmounts $mnt; make run starts it again with the same data)"
 fi

@@ -92,7 +92,8 @@ asio::awaitable<Status> FileSystem::Mount() {
 asio::awaitable<void> FileSystem::Unmount() {
   std::vector<std::shared_ptr<OpenFile>> open;
   for (auto& [h, f] : handles_) open.push_back(f);
-  for (auto& f : open) (void)co_await FlushFile(f, false);
+  for (auto& f : open) (void)co_await Release(f->handle);
+  if (!to_release_.empty()) co_await SendReleases();
   stopping_ = true;
   if (renew_timer_) renew_timer_->cancel();
 }
@@ -315,18 +316,19 @@ asio::awaitable<Result<uint64_t>> FileSystem::Open(uint64_t inode, bool truncate
   // Buffered writes of this client to the file land before it is opened
   // again (and before O_TRUNC cuts them).
   if (Status s = co_await FlushInode(inode, false); !s.ok()) co_return s;
+  // A release not sent yet is dropped (this open keeps the lease); one on
+  // its way lands before this open takes the lease again.
+  to_release_.erase(inode);
+  while (releasing_.contains(inode)) {
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
+    (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
   proto::MetaCommand cmd;
   cmd.mutable_open()->set_inode(inode);
   auto r = co_await InodeWrite(inode, std::move(cmd), c);
   if (!r.ok()) co_return r.status();
-  auto f = std::make_shared<OpenFile>();
-  f->inode = inode;
-  f->caller = c;
-  f->size = r->attr().size();
-  // Never expires: RunUpload cancels it to wake every waiter at once.
-  f->changed = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor,
-                                                    asio::steady_timer::time_point::max());
-  if (truncate && f->size != 0) {
+  uint64_t size = r->attr().size();
+  if (truncate && size != 0) {
     proto::SetAttrOp t;
     t.set_inode(inode);
     t.set_valid(proto::SETATTR_SIZE);
@@ -340,8 +342,29 @@ asio::awaitable<Result<uint64_t>> FileSystem::Open(uint64_t inode, bool truncate
       (void)co_await InodeWrite(inode, std::move(rel), c);
       co_return tr.status();
     }
-    f->size = 0;
+    size = 0;
   }
+  co_return co_await AddHandle(inode, size, c);
+}
+
+asio::awaitable<Result<std::pair<proto::InodeAttr, uint64_t>>> FileSystem::CreateOpen(uint64_t parent,
+                                                                                       std::string_view name,
+                                                                                       uint32_t mode,
+                                                                                       const proto::Caller& c) {
+  auto r = co_await meta_.Create(parent, name, (mode & 07777) | S_IFREG, c, 0, {}, /*open=*/true);
+  if (!r.ok()) co_return r.status();
+  const uint64_t handle = co_await AddHandle(r->inode(), r->size(), c);
+  co_return std::make_pair(std::move(*r), handle);
+}
+
+asio::awaitable<uint64_t> FileSystem::AddHandle(uint64_t inode, uint64_t size, const proto::Caller& c) {
+  auto f = std::make_shared<OpenFile>();
+  f->inode = inode;
+  f->caller = c;
+  f->size = size;
+  // Never expires: RunUpload cancels it to wake every waiter at once.
+  f->changed = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                    asio::steady_timer::time_point::max());
   f->handle = next_handle_++;
   handles_[f->handle] = f;
   handles_of_inode_.emplace(inode, f->handle);
@@ -577,11 +600,39 @@ asio::awaitable<Status> FileSystem::Release(uint64_t handle) {
       break;
     }
   }
-  proto::MetaCommand cmd;
-  cmd.mutable_release()->set_inode(f->inode);
-  auto r = co_await InodeWrite(f->inode, std::move(cmd), f->caller);
-  if (s.ok() && !r.ok()) s = r.status();
+  // The lease is this client's, not the handle's: released with the last.
+  if (handles_of_inode_.contains(f->inode)) co_return s;
+  to_release_.insert(f->inode);
+  if (!release_scheduled_) {
+    release_scheduled_ = true;
+    asio::co_spawn(co_await asio::this_coro::executor, SendReleases(), asio::detached);
+  }
   co_return s;
+}
+
+asio::awaitable<void> FileSystem::SendReleases() {
+  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(2));
+  (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  release_scheduled_ = false;
+  releasing_.swap(to_release_);
+  to_release_.clear();
+  std::map<uint64_t, proto::ReleaseOp> by_partition;
+  for (uint64_t inode : releasing_) {
+    auto p = co_await meta_.PartitionOf(inode);
+    if (!p.ok()) continue;  // the lease expires on its own
+    proto::ReleaseOp& op = by_partition[*p];
+    if (op.inode() == 0) {
+      op.set_inode(inode);
+    } else {
+      op.add_more(inode);
+    }
+  }
+  for (auto& [partition, op] : by_partition) {
+    proto::MetaCommand c;
+    *c.mutable_release() = std::move(op);
+    (void)co_await meta_.Write(partition, std::move(c), proto::Caller());  // else the leases expire
+  }
+  releasing_.clear();
 }
 
 asio::awaitable<Status> FileSystem::Allocate(uint64_t handle, uint64_t offset, uint64_t length) {

@@ -102,6 +102,10 @@ class FileSystem {
   asio::awaitable<Result<VolumeUsage>> StatFs();
 
   // ---- data ----
+  // Creates a regular file and opens it (one metadata write for both): its
+  // attributes and handle.
+  asio::awaitable<Result<std::pair<proto::InodeAttr, uint64_t>>> CreateOpen(uint64_t parent, std::string_view name,
+                                                                             uint32_t mode, const proto::Caller& c);
   // Opens `inode` (a lease); the handle for Read/Write/Flush/Release.
   // truncate: O_TRUNC.
   asio::awaitable<Result<uint64_t>> Open(uint64_t inode, bool truncate, const proto::Caller& c);
@@ -125,6 +129,8 @@ class FileSystem {
   struct Upload;
   struct OpenFile;
   std::shared_ptr<OpenFile> Handle(uint64_t handle);
+  // A handle for `inode`, open with lease taken, of `size` bytes.
+  asio::awaitable<uint64_t> AddHandle(uint64_t inode, uint64_t size, const proto::Caller& c);
   // Flushes every handle of `inode` (before reading or changing its size).
   asio::awaitable<Status> FlushInode(uint64_t inode, bool sync);
   asio::awaitable<Status> FlushFile(std::shared_ptr<OpenFile> f, bool sync);
@@ -136,6 +142,10 @@ class FileSystem {
   void Prefetch(const proto::Extent& e);
   asio::awaitable<Status> RefreshExtents(std::shared_ptr<OpenFile> f);
   asio::awaitable<void> RenewLeases();
+  // Releases of leases go out in batches, one command per partition, a
+  // moment after the close (a loop of creates then costs one release write
+  // per batch, not per file).
+  asio::awaitable<void> SendReleases();
   // A command to the partition of `inode`, its answer checked.
   asio::awaitable<Result<proto::MetaResponse>> InodeWrite(uint64_t inode, proto::MetaCommand c,
                                                           const proto::Caller& caller);
@@ -160,6 +170,9 @@ class FileSystem {
   size_t cache_bytes_ = 0;
   std::set<std::string> fetching_;  // prefetches under way
   std::unique_ptr<asio::steady_timer> renew_timer_;
+  std::set<uint64_t> to_release_;  // inodes whose last handle closed, lease not yet released
+  std::set<uint64_t> releasing_;   // inodes of the batch in flight
+  bool release_scheduled_ = false;
   bool stopping_ = false;
 };
 

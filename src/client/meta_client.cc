@@ -125,7 +125,7 @@ asio::awaitable<Result<proto::MetaResponse>> MetaClient::Read(uint64_t partition
 
 asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, std::string_view name, uint32_t mode,
                                                              const proto::Caller& caller, uint64_t rdev,
-                                                             std::string_view symlink_target) {
+                                                             std::string_view symlink_target, bool open) {
   auto home = co_await PartitionOf(parent);
   if (!home.ok()) co_return home.status();
   // Files live with their parent (one entry creates both); directories are
@@ -142,6 +142,7 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
     op->set_mode(mode);
     op->set_rdev(rdev);
     op->set_symlink_target(std::string(symlink_target));
+    op->set_open(open);
     auto r = co_await Write(*home, std::move(c), caller);
     if (!r.ok()) co_return r.status();
     if (r->code() != static_cast<uint32_t>(Code::kNoSpace)) {
@@ -161,6 +162,7 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
   op->set_symlink_target(std::string(symlink_target));
   op->set_parent(parent);
   op->set_name(std::string(name));
+  op->set_open(open);
   auto inode = co_await Write(*target, std::move(ci), caller);
   if (!inode.ok()) co_return inode.status();
   if (inode->code() == static_cast<uint32_t>(Code::kNoSpace)) MarkFull(*target);

@@ -70,10 +70,11 @@ class MetaClient {
   uint64_t client_id() const { return client_id_; }
 
   // Creates `name` in `parent` (mode: type and permission bits, umask
-  // applied). The new inode's attributes.
+  // applied). The new inode's attributes. open: the new inode is also open
+  // (its lease taken), as by OpenOp.
   asio::awaitable<Result<proto::InodeAttr>> Create(uint64_t parent, std::string_view name, uint32_t mode,
                                                    const proto::Caller& caller, uint64_t rdev = 0,
-                                                   std::string_view symlink_target = {});
+                                                   std::string_view symlink_target = {}, bool open = false);
   asio::awaitable<Result<proto::InodeAttr>> Lookup(uint64_t parent, std::string_view name, const proto::Caller& caller);
   asio::awaitable<Result<proto::InodeAttr>> GetAttr(uint64_t inode);
   // Removes parent/name (rmdir: a directory, which must be empty).

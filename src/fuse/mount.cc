@@ -162,7 +162,6 @@ using Impl = FuseMount::Impl;
 void OpInit(void* userdata, struct fuse_conn_info* conn) {
   // Large writes: up to 1 MiB per request.
   conn->max_write = 1 << 20;
-  conn->max_read = 1 << 20;
   conn->max_readahead = 1 << 20;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
@@ -204,7 +203,7 @@ void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, st
   client::SetAttrRequest s;
   s.set_inode(ino);
   uint32_t valid = 0;
-  if (to_set & FUSE_SET_ATTR_MODE) valid |= proto::SETATTR_MODE, s.set_mode(attr->st_mode);
+  if (to_set & FUSE_SET_ATTR_MODE) valid |= proto::SETATTR_MODE, s.set_mode(attr->st_mode & 07777);
   if (to_set & FUSE_SET_ATTR_UID) valid |= proto::SETATTR_UID, s.set_uid(attr->st_uid);
   if (to_set & FUSE_SET_ATTR_GID) valid |= proto::SETATTR_GID, s.set_gid(attr->st_gid);
   if (to_set & FUSE_SET_ATTR_SIZE) valid |= proto::SETATTR_SIZE, s.set_size(static_cast<uint64_t>(attr->st_size));
@@ -331,17 +330,13 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   struct fuse_file_info info = *fi;
   m->Spawn([m, req, parent, n = std::string(name), mode, info,
             c = Impl::CallerOf(req)]() mutable -> asio::awaitable<void> {
-    auto r = co_await m->fs.Create(parent, n, (mode & 07777) | S_IFREG, c);
-    if (!r.ok()) {
-      fuse_reply_err(req, Errno(r.status()));
+    auto created = co_await m->fs.CreateOpen(parent, n, mode, c);
+    if (!created.ok()) {
+      fuse_reply_err(req, Errno(created.status()));
       co_return;
     }
-    auto h = co_await m->fs.Open(r->inode(), false, c);
-    if (!h.ok()) {
-      fuse_reply_err(req, Errno(h.status()));
-      co_return;
-    }
-    info.fh = *h;
+    const InodeAttr* r = &created->first;
+    info.fh = created->second;
     m->cached[r->inode()] = {r->size(), r->mtime_ns()};
     struct fuse_entry_param e {};
     e.ino = r->inode();

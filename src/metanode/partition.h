@@ -188,6 +188,10 @@ class Partition : public raft::StateMachine {
   Status DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaResponse* out);  // ops/extents.cc
   Status DoOpen(const proto::OpenOp& op, proto::MetaResponse* out);                    // ops/lease.cc
   Status DoRelease(const proto::ReleaseOp& op);                                         // ops/lease.cc
+  // The calling client's lease of `id`, for lease_ttl from now (ops/lease.cc).
+  void TakeLease(InodeId id);
+  // Drops it; frees the inode if unlinked and no lease is left.
+  void ReleaseLease(InodeId id);
   Status DoRenewLeases();                                                               // ops/lease.cc
   Status DoExpire();                                                                    // ops/lease.cc
   Status DoReclaimOrphan(const proto::ReclaimOrphanOp& op);                             // ops/lease.cc

@@ -56,6 +56,7 @@ Status Partition::DoCreate(const proto::CreateOp& op, proto::MetaResponse* out) 
   // The insert may move tree nodes: find the parent again.
   Inode& p = inodes_.find(parent_id)->second;
   InsertDentry(parent_id, p, op.name(), id, op.mode());
+  if (op.open()) TakeLease(id);
   return Status::OK();
 }
 
@@ -73,6 +74,7 @@ Status Partition::DoCreateInode(const proto::CreateInodeOp& op, proto::MetaRespo
   o.set_deadline_ns(now_ns_ + options_.orphan_grace.count());
   o.set_parent(op.parent());
   o.set_name(op.name());
+  if (op.open()) TakeLease(id);
   return Status::OK();
 }
 

@@ -11,21 +11,27 @@ Status Partition::DoOpen(const proto::OpenOp& op, proto::MetaResponse* out) {
   const InodeId id(op.inode());
   CFS_ASSIGN_OR_RETURN(Inode * n, FindInode(id));
   if (n->nlink == 0 && !HasLease(id)) return Status::NotFound(fmt::format("inode {} was unlinked", id));
-  leases_[id][client_id_] = now_ns_ + options_.lease_ttl.count();
+  TakeLease(id);
   InodeToAttr(id, *n, out->mutable_attr());
   return Status::OK();
 }
 
+void Partition::TakeLease(InodeId id) { leases_[id][client_id_] = now_ns_ + options_.lease_ttl.count(); }
+
 Status Partition::DoRelease(const proto::ReleaseOp& op) {
-  const InodeId id(op.inode());
+  ReleaseLease(InodeId(op.inode()));
+  for (uint64_t more : op.more()) ReleaseLease(InodeId(more));
+  return Status::OK();
+}
+
+void Partition::ReleaseLease(InodeId id) {
   auto it = leases_.find(id);
-  if (it == leases_.end()) return Status::OK();  // a retry, or the lease expired
+  if (it == leases_.end()) return;  // a retry, or the lease expired
   it->second.erase(client_id_);
-  if (!it->second.empty()) return Status::OK();
+  if (!it->second.empty()) return;
   leases_.erase(it);
   auto ni = inodes_.find(id);
   if (ni != inodes_.end() && ni->second.nlink == 0) FreeInode(ni);
-  return Status::OK();
 }
 
 Status Partition::DoRenewLeases() {

@@ -35,6 +35,42 @@ TEST_F(LeaseTest, UnlinkedOpenFileStaysReadableAndIsFreedAtTheLastRelease) {
   EXPECT_EQ(Release(f).code(), 0u) << "a repeated release is harmless";
 }
 
+TEST_F(LeaseTest, CreateWithOpenTakesTheLeaseAtOnce) {
+  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
+    auto* op = c.mutable_create();
+    op->set_parent(1);
+    op->set_name("f");
+    op->set_mode(S_IFREG | 0644);
+    op->set_open(true);
+  });
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  const uint64_t f = r.attr().inode();
+  ASSERT_EQ(Unlink(1, "f").code(), 0u);
+  EXPECT_TRUE(Exists(f)) << "open since its creation";
+  Release(f);
+  EXPECT_FALSE(Exists(f));
+
+  // Without `open`, no lease: the unlink frees it.
+  const uint64_t g = File(1, "g");
+  ASSERT_EQ(Unlink(1, "g").code(), 0u);
+  EXPECT_FALSE(Exists(g));
+}
+
+TEST_F(LeaseTest, OneReleaseDropsTheLeasesOfSeveralFiles) {
+  const uint64_t f = File(1, "f"), g = File(1, "g"), h = File(1, "h");
+  for (uint64_t i : {f, g, h}) ASSERT_EQ(Open(i).code(), 0u);
+  for (const char* n : {"f", "g", "h"}) ASSERT_EQ(Unlink(1, n).code(), 0u);
+  ASSERT_TRUE(Exists(f) && Exists(g) && Exists(h));
+  auto r = Run([&](proto::MetaCommand& c) {
+    c.mutable_release()->set_inode(f);
+    c.mutable_release()->add_more(h);
+  });
+  ASSERT_EQ(r.code(), 0u);
+  EXPECT_FALSE(Exists(f));
+  EXPECT_TRUE(Exists(g));
+  EXPECT_FALSE(Exists(h));
+}
+
 TEST_F(LeaseTest, LeaseOfADeadClientExpiresAndFreesTheUnlinkedFile) {
   const uint64_t f = File(1, "f");
   Open(f);
