@@ -32,8 +32,12 @@ start_metanodes() {
   done
 }
 start_metanodes
-sleep 2
-"$cfs" volume create bench --replicas "$replicas" --master $master >/dev/null
+# The master elects itself and the metanodes register: retry for up to 30 s.
+for _ in $(seq 1 150); do
+  "$cfs" volume create bench --replicas "$replicas" --master $master >/dev/null 2>&1 && break
+  sleep 0.2
+done
+"$cfs" volume info bench --master $master >/dev/null
 "$cfs" bench meta --master $master --volume bench --keep --dir b "$@"
 for p in "${mpids[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null || true; done
 t0=$(date +%s.%N)

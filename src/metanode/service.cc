@@ -82,6 +82,7 @@ Result<std::unique_ptr<MetanodeService>> MetanodeService::Open(rpc::ChannelPool&
   ro.snapshot_entries = o.raft_snapshot_entries;
   ro.keep_entries = o.raft_keep_entries;
   ro.fork_snapshots = o.raft_fork_snapshots;
+  ro.read_only = o.raft_lease_reads ? raft::ReadOnlyMode::kLeaseBased : raft::ReadOnlyMode::kSafe;
   ro.apply_threads = o.apply_threads;
   CFS_ASSIGN_OR_RETURN(service->raft_, raft::MultiRaft::Open(ro, service->transport_.get()));
   service->transport_->SetHost(service->raft_.get());

@@ -71,6 +71,10 @@ struct MetanodeOptions {
   uint64_t raft_snapshot_entries = 50000;
   uint64_t raft_keep_entries = 5000;
   bool raft_fork_snapshots = true;
+  // Reads on the leader's lease (§6.4.1: no quorum round while the leader
+  // heard from a quorum within an election timeout; needs clocks that do
+  // not drift by an election timeout) instead of a ReadIndex round each.
+  bool raft_lease_reads = true;
   int apply_threads = 1;
   std::chrono::nanoseconds lease_ttl = std::chrono::seconds(60);
   std::chrono::nanoseconds orphan_grace = std::chrono::minutes(5);

@@ -1,0 +1,184 @@
+"""ContainerFS through a real FUSE mount: `cfs server --mount` (master,
+metanode and datanode in one process) and a second client, `cfs mount`, of
+the same volume. Runs the POSIX suite (tests/posix/posix_test.py) on the
+mounts, checks data across a SIGKILL of the server, that a killed client
+leaves no dead mount, and how `cfs mount` refuses bad mount points.
+
+Processes are stopped by PID; mounts are unmounted by path at the end.
+Needs root (FUSE mounts with allow_other) and /dev/fuse.
+"""
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CFS = os.environ.get("CFS_BIN", os.path.join(REPO, "build/release/src/cfs"))
+PY = "/usr/bin/python3"
+POSIX = os.path.join(REPO, "tests/posix/posix_test.py")
+INTEGRITY = os.path.join(REPO, "tests/posix/integrity.py")
+
+
+def is_mount(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s: {what}")
+
+
+class Proc:
+    def __init__(self, args, log):
+        self.args, self.log_path = args, log
+        self.p = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.p = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGKILL)
+            self.p.wait()
+        self.log.close()
+
+    def stop(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.p:
+            self.log.close()
+
+    def tail(self):
+        with open(self.log_path, "rb") as f:
+            return f.read()[-3000:].decode(errors="replace")
+
+
+class FuseTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="cfs-fuse-")
+        base = random.randrange(12000, 19000, 10)
+        host = "127.0.0.7"
+        cls.master = f"{host}:{base}"
+        cls.mnt = os.path.join(cls.tmp, "mnt")
+        cls.mnt2 = os.path.join(cls.tmp, "mnt2")
+        os.makedirs(cls.mnt)
+        os.makedirs(cls.mnt2)
+        cls.server = Proc([CFS, "server", "--dir", os.path.join(cls.tmp, "data"), "--mount", cls.mnt,
+                           "--master-addr", cls.master, "--metanode-addr", f"{host}:{base + 1}",
+                           "--datanode-addr", f"{host}:{base + 2}"], os.path.join(cls.tmp, "server.log"))
+        cls.client = Proc([CFS, "mount", "--master", cls.master, "--volume", "default", cls.mnt2],
+                          os.path.join(cls.tmp, "mount2.log"))
+        cls.start_server()
+        cls.start_client()
+
+    @classmethod
+    def start_server(cls):
+        cls.server.start()
+        wait_for(lambda: is_mount(cls.mnt) or cls.server.p.poll() is not None, 60, "server mount")
+        if not is_mount(cls.mnt):
+            raise AssertionError("cfs server did not mount:\n" + cls.server.tail())
+
+    @classmethod
+    def start_client(cls):
+        cls.client.start()
+        wait_for(lambda: is_mount(cls.mnt2) or cls.client.p.poll() is not None, 60, "second mount")
+        if not is_mount(cls.mnt2):
+            raise AssertionError("cfs mount did not mount:\n" + cls.client.tail())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.stop()
+        cls.server.stop()
+        for m in (cls.mnt2, cls.mnt):
+            if is_mount(m):
+                subprocess.run(["fusermount3", "-u", "-z", m])
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def logs(self):
+        return "\n--- server ---\n" + self.server.tail() + "\n--- mount2 ---\n" + self.client.tail()
+
+    def test_posix_suite_on_two_mounts(self):
+        env = dict(os.environ, CFS_POSIX_DIR=self.mnt, CFS_POSIX_DIR2=self.mnt2)
+        r = subprocess.run([PY, POSIX, "-v"], env=env, capture_output=True, timeout=900)
+        out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+        sys.stderr.write(out[-6000:])
+        self.assertEqual(r.returncode, 0, out[-6000:] + self.logs())
+
+    def test_large_file_round_trip_and_overwrite(self):
+        data = os.urandom(9 << 20) + b"tail"
+        path = os.path.join(self.mnt, "large.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        with open(path, "r+b") as f:  # overwrite across a chunk boundary
+            f.seek((4 << 20) - 100)
+            f.write(b"Z" * 200)
+        want = data[:(4 << 20) - 100] + b"Z" * 200 + data[(4 << 20) + 100:]
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), want)
+        with open(os.path.join(self.mnt2, "large.bin"), "rb") as f:  # the other client, after our close
+            self.assertEqual(f.read(), want)
+
+    def test_data_survives_sigkill_of_the_server(self):
+        d = os.path.join(self.mnt, "integrity")
+        os.makedirs(d, exist_ok=True)
+        r = subprocess.run([PY, INTEGRITY, "write", d, "7", "30"], capture_output=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode() + self.logs())
+        self.server.kill()
+        # auto_unmount: the dead server's mount goes away by itself.
+        wait_for(lambda: not is_mount(self.mnt), 20, "the killed server's mount to go")
+        self.start_server()
+        r = subprocess.run([PY, INTEGRITY, "verify", d], capture_output=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode() + self.logs())
+        # The second client, which lived through the restart, reads it too.
+        wait_for(lambda: os.path.exists(os.path.join(self.mnt2, "integrity", ".manifest.json")), 30,
+                 "the second mount to see the files again")
+        r = subprocess.run([PY, INTEGRITY, "verify", os.path.join(self.mnt2, "integrity")], capture_output=True,
+                           timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode() + self.logs())
+
+    def test_killed_client_leaves_no_dead_mount(self):
+        self.client.kill()
+        wait_for(lambda: not is_mount(self.mnt2), 20, "the killed client's mount to go")
+        self.start_client()
+        self.assertTrue(os.path.isdir(os.path.join(self.mnt2, ".")))
+
+    def test_mount_refuses_missing_busy_or_non_empty_mount_points(self):
+        def mount(where):
+            return subprocess.run([CFS, "mount", "--master", self.master, "--volume", "default", where],
+                                  capture_output=True, timeout=60)
+        r = mount(os.path.join(self.tmp, "missing"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"does not exist", r.stderr)
+        r = mount(self.mnt)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"already a mount point", r.stderr)
+        full = os.path.join(self.tmp, "full")
+        os.makedirs(full)
+        open(os.path.join(full, "x"), "w").close()
+        r = mount(full)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"not empty", r.stderr)
+        r = subprocess.run([CFS, "mount", "--master", self.master, "--volume", "nosuch",
+                            os.path.join(self.tmp, "mnt3")], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
