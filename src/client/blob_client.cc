@@ -36,11 +36,22 @@ asio::awaitable<Result<std::string>> BlobClient::Put(std::string data, const Put
   if (data.empty()) co_return Status::InvalidArgument("an empty blob cannot be stored");
   auto assigned = co_await Assign(1, options);
   if (!assigned.ok()) co_return assigned.status().WithContext("assign");
-  const auto& a = *assigned;
-  if (a.replicas().empty()) co_return Status::Unavailable(fmt::format("assign {}: no replicas", a.fid()));
+  if (Status s = co_await Write(*assigned, assigned->needle_id(), std::move(data), options); !s.ok()) co_return s;
+  co_return assigned->fid();
+}
+
+asio::awaitable<Status> BlobClient::Write(const proto::AssignResponse& a, uint64_t needle_id, std::string data,
+                                          const PutOptions& options) {
+  const std::string fid = FormatFileId(BlockGroupId(a.block_group()), NeedleId(needle_id), Cookie(a.cookie()));
+  if (data.empty()) co_return Status::InvalidArgument("an empty blob cannot be stored");
+  if (a.replicas().empty()) co_return Status::Unavailable(fmt::format("assign {}: no replicas", fid));
+  if (needle_id < a.needle_id() || needle_id >= a.needle_id() + std::max<uint32_t>(a.count(), 1)) {
+    co_return Status::InvalidArgument(fmt::format("needle {} is not among the {} assigned from {}", needle_id,
+                                                  a.count(), a.fid()));
+  }
   proto::WriteRequest req;
   req.set_block_group(a.block_group());
-  req.set_needle_id(a.needle_id());
+  req.set_needle_id(needle_id);
   req.set_cookie(a.cookie());
   req.set_checksum(crc32c::Value(data));
   req.set_name(options.name);
@@ -50,13 +61,13 @@ asio::awaitable<Result<std::string>> BlobClient::Put(std::string data, const Put
   for (int i = 1; i < a.replicas_size(); ++i) req.add_replicas(a.replicas(i));
   proto::WriteResponse resp;
   auto r = co_await pool_.Get(a.replicas(0))->Call(proto::DATANODE_WRITE, req, &resp, std::move(data), options_.timeout);
-  if (!r.ok()) co_return r.status().WithContext(fmt::format("write {} to {}", a.fid(), a.replicas(0)));
+  if (!r.ok()) co_return r.status().WithContext(fmt::format("write {} to {}", fid, a.replicas(0)));
   {
     std::lock_guard l(mu_);
     lookups_[a.block_group()] = CachedLookup{{a.replicas().begin(), a.replicas().end()},
                                              std::chrono::steady_clock::now() + options_.lookup_cache_ttl};
   }
-  co_return a.fid();
+  co_return Status::OK();
 }
 
 asio::awaitable<Result<std::vector<std::string>>> BlobClient::Lookup(BlockGroupId group) {

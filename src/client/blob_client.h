@@ -59,6 +59,10 @@ class BlobClient {
   asio::awaitable<Status> Delete(std::string_view fid);
 
   asio::awaitable<Result<proto::AssignResponse>> Assign(uint32_t count, const PutOptions& options);
+  // Stores `data` as needle `needle_id`, one of those `assigned` reserved
+  // (Assign with a count: one master call for many needles).
+  asio::awaitable<Status> Write(const proto::AssignResponse& assigned, uint64_t needle_id, std::string data,
+                                const PutOptions& options);
   asio::awaitable<Result<std::vector<std::string>>> Lookup(BlockGroupId group);
   asio::awaitable<Result<proto::ClusterStatusResponse>> ClusterStatus();
 

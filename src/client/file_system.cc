@@ -22,6 +22,9 @@ std::string FidOf(const proto::Extent& e) {
 
 uint64_t End(const proto::Extent& e) { return e.file_offset() + e.length(); }
 
+// How many needles past the one being read are fetched ahead.
+constexpr int kReadAheadNeedles = 2;
+
 }  // namespace
 
 std::string AssembleRead(const std::vector<proto::Extent>& extents, uint64_t file_size, uint64_t offset,
@@ -452,10 +455,10 @@ asio::awaitable<Result<std::string>> FileSystem::Read(uint64_t handle, uint64_t 
     }
     last = &*it;
   }
-  // Sequential readers get the next needle fetched ahead.
+  // Sequential readers get the next needles fetched ahead.
   if (last != nullptr && end + size > End(*last)) {
     auto next = std::next(f->extents.begin(), last - f->extents.data() + 1);
-    if (next != f->extents.end()) Prefetch(*next);
+    for (int k = 0; k < kReadAheadNeedles && next != f->extents.end(); ++k, ++next) Prefetch(*next);
   }
   co_return AssembleRead(f->extents, f->size, offset, size,
                          [&](const proto::Extent& e) -> const std::string& { return *needles.at(FidOf(e)); });
@@ -513,30 +516,50 @@ asio::awaitable<void> FileSystem::RunUpload(std::shared_ptr<OpenFile> f, std::sh
   po.sync = u->sync;
   const uint32_t crc = crc32c::Value(u->data);
   const uint32_t size = static_cast<uint32_t>(u->data.size());
-  auto fid = co_await blobs_.Put(std::move(u->data), po);
-  u->data = std::string();
+  auto fid = co_await NextFid();
   if (fid.ok()) {
-    auto id = ParseFileId(*fid);
-    if (id.ok()) {
+    const proto::AssignResponse& a = fid->first->assigned;
+    Status s = co_await blobs_.Write(a, fid->second, std::move(u->data), po);
+    if (s.ok()) {
       proto::Extent& e = u->extent;
       e.set_file_offset(u->file_offset);
       e.set_length(size);
-      e.set_block_group(id->group.value());
-      e.set_needle_id(id->needle.value());
-      e.set_cookie(id->cookie.value());
+      e.set_block_group(a.block_group());
+      e.set_needle_id(fid->second);
+      e.set_cookie(a.cookie());
       e.set_needle_offset(0);
       e.set_needle_size(size);
       e.set_crc32c(crc);
     } else {
-      u->status = id.status();
+      if (fids_ == fid->first) fids_.reset();  // its block group may be full or gone: a new batch next time
+      u->status = s.WithContext(fmt::format("write of inode {} at {}", f->inode, u->file_offset));
     }
   } else {
-    u->status = fid.status().WithContext(fmt::format("write of inode {} at {}", f->inode, u->file_offset));
+    u->status = fid.status().WithContext(fmt::format("assign for inode {} at {}", f->inode, u->file_offset));
   }
+  u->data = std::string();
   u->done = true;
   --f->in_flight;
   if (!u->status.ok() && f->error.ok()) f->error = u->status;
   f->changed->cancel();
+}
+
+asio::awaitable<Result<std::pair<std::shared_ptr<FileSystem::FidBatch>, uint64_t>>> FileSystem::NextFid() {
+  const auto now = std::chrono::steady_clock::now();
+  if (!fids_ || fids_->used >= fids_->assigned.count() || now - fids_->fetched > options_.fid_batch_ttl) {
+    PutOptions po;
+    po.replication = options_.replication;
+    auto a = co_await blobs_.Assign(options_.fid_batch, po);
+    if (!a.ok()) co_return a.status();
+    auto batch = std::make_shared<FidBatch>();
+    batch->assigned = std::move(*a);
+    if (batch->assigned.count() == 0) batch->assigned.set_count(1);
+    batch->fetched = now;
+    fids_ = batch;
+  }
+  std::shared_ptr<FidBatch> b = fids_;
+  const uint64_t id = b->assigned.needle_id() + b->used++;
+  co_return std::make_pair(b, id);
 }
 
 asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool sync) {

@@ -54,6 +54,8 @@ struct FileSystemOptions {
   std::string replication;  // of the data's needles; empty: the master's default
   size_t chunk_bytes = 4 << 20;
   int uploads_in_flight = 4;
+  uint32_t fid_batch = 64;                        // needle ids per Assign
+  std::chrono::milliseconds fid_batch_ttl{10000};  // a batch older than this is not used (its group may fill)
   size_t chunk_cache_bytes = 256 << 20;
   std::chrono::milliseconds lease_renew_interval{20000};
 };
@@ -138,6 +140,14 @@ class FileSystem {
   // when `all`).
   asio::awaitable<void> CutBuffer(std::shared_ptr<OpenFile> f, bool all, bool sync);
   asio::awaitable<void> RunUpload(std::shared_ptr<OpenFile> f, std::shared_ptr<Upload> u);
+  // Needle ids come from the master in batches (Assign with a count): the
+  // batch and the id to use of it.
+  struct FidBatch {
+    proto::AssignResponse assigned;
+    uint32_t used = 0;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  asio::awaitable<Result<std::pair<std::shared_ptr<FidBatch>, uint64_t>>> NextFid();
   asio::awaitable<Result<std::shared_ptr<const std::string>>> Needle(const proto::Extent& e);
   void Prefetch(const proto::Extent& e);
   asio::awaitable<Status> RefreshExtents(std::shared_ptr<OpenFile> f);
@@ -170,6 +180,7 @@ class FileSystem {
   size_t cache_bytes_ = 0;
   std::set<std::string> fetching_;  // prefetches under way
   std::unique_ptr<asio::steady_timer> renew_timer_;
+  std::shared_ptr<FidBatch> fids_;  // the batch ids are taken from; null: none
   std::set<uint64_t> to_release_;  // inodes whose last handle closed, lease not yet released
   std::set<uint64_t> releasing_;   // inodes of the batch in flight
   bool release_scheduled_ = false;
