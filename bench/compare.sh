@@ -88,7 +88,10 @@ if [[ $SKIP_MOOSEFS != 1 ]]; then
     MFS_STARTED=1   # set first, so a half-started cluster is taken down too
   fi
   log "bringing up MooseFS (moosefs-up.sh)"
-  DIR[moosefs]=$("$PEER_DIR/moosefs-up.sh" | tail -n 1)
+  # setsid: the daemons get a session of their own, so a Ctrl-C meant for this
+  # script does not reach them; the EXIT trap stops them in order (unmount,
+  # chunkservers, master) with moosefs-down.sh
+  DIR[moosefs]=$(setsid -w "$PEER_DIR/moosefs-up.sh" | tail -n 1)
   [[ -d ${DIR[moosefs]} ]] || die "moosefs-up.sh printed no benchmark directory"
   SYSTEMS+=(moosefs)
 fi

@@ -37,7 +37,6 @@ import random
 import select
 import shutil
 import stat
-import struct
 import subprocess
 import sys
 import tempfile
@@ -95,10 +94,6 @@ def utimensat(path, atime, mtime):
 def fallocate(fd, mode, offset, length):
     _check(_libc.fallocate(fd, mode, offset, length))
 
-
-# struct flock on Linux x86_64 and aarch64: short l_type, short l_whence,
-# off_t l_start, off_t l_len, pid_t l_pid (32 bytes with padding).
-FLOCK_FMT = "hhqqi4x"
 
 # --- helpers -------------------------------------------------------------------
 
@@ -213,7 +208,9 @@ class FsTest(unittest.TestCase):
 class Agent:
     """A helper process that runs file operations on request, for tests of locks
     and appends between two processes. Each request is one JSON line; each reply
-    is the errno (0 on success) or, for getlk, the struct flock fields."""
+    is the errno (0 on success) or, for getlk, the struct flock fields (as on
+    Linux x86_64 and aarch64: short l_type, short l_whence, off_t l_start,
+    off_t l_len, pid_t l_pid; 32 bytes with padding, "hhqqi4x")."""
 
     SCRIPT = r'''
 import fcntl, json, os, struct, sys
@@ -848,7 +845,9 @@ class RenameTest(FsTest):
         self.assertEqual(self.listing(), ["m", "t"])
 
     def test_renameat2_noreplace(self):
-        """Linux renameat2(RENAME_NOREPLACE): EEXIST if the target exists."""
+        """Linux renameat2(RENAME_NOREPLACE): EEXIST if the target exists. (The
+        kernel answers EEXIST itself when it knows the target; the file system
+        sees the flag on the renames that succeed, and must not refuse it.)"""
         write_file(self.p("a"), b"A")
         write_file(self.p("b"), b"B")
         self.assertErrno(errno.EEXIST, renameat2, self.p("a"), self.p("b"), RENAME_NOREPLACE)
