@@ -180,7 +180,8 @@ asio::awaitable<Result<proto::InodeAttr>> FileSystem::SetAttr(SetAttrRequest req
     auto range = handles_of_inode_.equal_range(inode);
     for (auto it = range.first; it != range.second; ++it) {
       auto& f = handles_.at(it->second);
-      f->size = r->attr().size();
+      const bool writing = f->dirty || !f->buf.empty() || !f->uploads.empty();
+  f->size = writing ? std::max(f->size, r->attr().size()) : r->attr().size();
       f->extents_stale = true;
     }
   }
@@ -380,8 +381,10 @@ asio::awaitable<Status> FileSystem::RefreshExtents(std::shared_ptr<OpenFile> f) 
   auto r = co_await InodeRead(f->inode, std::move(req), proto::Caller());
   if (!r.ok()) co_return r.status();
   f->extents.assign(r->extents().begin(), r->extents().end());
-  // The size: at least what the metanode has, and what this handle wrote.
-  f->size = std::max(f->size, r->attr().size());
+  // The size is the metanode's (this client's writes are flushed by now:
+  // Read flushes first; a truncate elsewhere shrinks it).
+  const bool writing = f->dirty || !f->buf.empty() || !f->uploads.empty();
+  f->size = writing ? std::max(f->size, r->attr().size()) : r->attr().size();
   f->extents_stale = false;
   co_return Status::OK();
 }
@@ -434,7 +437,14 @@ void FileSystem::Prefetch(const proto::Extent& e) {
 asio::awaitable<Result<std::string>> FileSystem::Read(uint64_t handle, uint64_t offset, size_t size) {
   auto f = Handle(handle);
   if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
-  if (f->dirty || !f->buf.empty() || !f->uploads.empty()) {
+  // What this client wrote through any handle of the file is read back.
+  bool dirty = false;
+  auto range = handles_of_inode_.equal_range(f->inode);
+  for (auto it = range.first; it != range.second && !dirty; ++it) {
+    const auto& h = handles_.at(it->second);
+    dirty = h->dirty || !h->buf.empty() || !h->uploads.empty();
+  }
+  if (dirty) {
     if (Status s = co_await FlushInode(f->inode, false); !s.ok()) co_return s;
   }
   if (f->extents_stale) {

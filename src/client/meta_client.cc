@@ -128,10 +128,11 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
                                                              std::string_view symlink_target, bool open) {
   auto home = co_await PartitionOf(parent);
   if (!home.ok()) co_return home.status();
-  // Files live with their parent (one entry creates both); directories are
-  // spread over the partitions, so that a volume's subtrees and their load
-  // spread too.
-  const bool dir = (mode & S_IFMT) == S_IFDIR;
+  // Files and directories live with their parent (one entry creates both),
+  // except directories of the root: those are spread over the partitions by
+  // name, so that a volume's subtrees and their load spread too, while
+  // everything inside one subtree (renames, rmdir, links) stays in one.
+  const bool dir = (mode & S_IFMT) == S_IFDIR && parent == kRootInode;
   auto target = co_await PartitionForNew(*home, parent, name, dir);
   if (!target.ok()) co_return target.status();
   if (*target == *home) {
@@ -163,6 +164,14 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
   op->set_parent(parent);
   op->set_name(std::string(name));
   op->set_open(open);
+  // A set-group-ID parent gives its group (and the bit, to a directory);
+  // the inode's partition does not have the parent, so it is told.
+  auto parent_attr = co_await GetAttr(parent);
+  if (!parent_attr.ok()) co_return parent_attr.status();
+  if (parent_attr->mode() & S_ISGID) {
+    op->set_parent_setgid(true);
+    op->set_parent_gid(parent_attr->gid());
+  }
   auto inode = co_await Write(*target, std::move(ci), caller);
   if (!inode.ok()) co_return inode.status();
   if (inode->code() == static_cast<uint32_t>(Code::kNoSpace)) MarkFull(*target);
@@ -295,6 +304,19 @@ asio::awaitable<Status> MetaClient::Rename(uint64_t src_parent, std::string_view
     if (!r.ok()) co_return r.status();
     if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
     co_return co_await FollowUps(*r, dst_parent, caller);
+  }
+  // Across partitions, a directory that would be replaced is checked here:
+  // a non-empty one is refused as POSIX says (replacing an empty directory
+  // across partitions is not supported yet).
+  if ((flags & 2) == 0) {
+    auto target = co_await Lookup(dst_parent, dst_name, caller);
+    if (target.ok() && (target->mode() & S_IFMT) == S_IFDIR) {
+      if ((flags & 1) != 0) co_return Status::Exists(fmt::format("{} exists", dst_name));
+      auto listing = co_await ReadDir(target->inode(), "", 1, false, caller);
+      if (listing.ok() && listing->entries_size() > 0) {
+        co_return Status::NotEmpty(fmt::format("directory {} is not empty", dst_name));
+      }
+    }
   }
   co_return co_await RenameAcross(*a, src_parent, src_name, *b, dst_parent, dst_name, flags, caller);
 }

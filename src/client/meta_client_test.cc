@@ -53,6 +53,17 @@ class SplitWindowTest : public ::testing::Test {
           }
           co_return a;  // create_dentry, confirm_link: OK
         });
+    metanode_->Handle<proto::MetaReadRequest, proto::MetaResponse>(
+        proto::METANODE_READ,
+        [](proto::MetaReadRequest& req, std::string&, const rpc::Call&)
+            -> asio::awaitable<Result<Answer<proto::MetaResponse>>> {
+          Answer<proto::MetaResponse> a;
+          if (req.has_get_attr()) {  // the root, for a create across partitions
+            a.response.mutable_attr()->set_inode(req.get_attr().inode());
+            a.response.mutable_attr()->set_mode(S_IFDIR | 0755);
+          }
+          co_return a;
+        });
     auto m = master_->Listen("127.0.0.1:0");
     ASSERT_TRUE(m.ok());
     master_address_ = *m;

@@ -70,6 +70,7 @@ int Errno(const Status& s) { return ToErrno(s.code()); }
 
 // A directory being listed: the entries fetched so far, from the first.
 struct DirHandle {
+  InodeAttr attr;  // at opendir: what fstat answers once it is removed
   std::vector<proto::DirEntry> entries;
   bool more = true;
   bool fetching = false;
@@ -189,6 +190,17 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
   Impl* m = Impl::Of(req);
   m->Spawn([m, req, ino]() -> asio::awaitable<void> {
     auto r = co_await m->fs.GetAttr(ino);
+    if (!r.ok() && r.status().Is(Code::kNotFound)) {
+      // A directory removed while open still answers fstat (nlink 0).
+      for (const auto& [h, d] : m->dirs) {
+        if (d->attr.inode() != ino) continue;
+        InodeAttr gone = d->attr;
+        gone.set_nlink(0);
+        struct stat st = ToStat(gone);
+        fuse_reply_attr(req, &st, 0);
+        co_return;
+      }
+    }
     if (!r.ok()) {
       fuse_reply_err(req, Errno(r.status()));
       co_return;
@@ -414,7 +426,9 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
       co_return;
     }
     info.fh = m->next_dir++;
-    m->dirs[info.fh] = std::make_shared<DirHandle>();
+    auto d = std::make_shared<DirHandle>();
+    d->attr = *a;
+    m->dirs[info.fh] = d;
     fuse_reply_open(req, &info);
   });
 }
@@ -435,6 +449,10 @@ void ReadDirAny(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     while (d->more && d->entries.size() + 2 < first + size / 32 + 1) {
       std::string after = d->entries.empty() ? std::string() : d->entries.back().name();
       auto r = co_await m->fs.ReadDir(ino, after, kReadDirBatch, plus, c);
+      if (!r.ok() && r.status().Is(Code::kNotFound)) {
+        d->more = false;  // removed while open: it lists as empty
+        break;
+      }
       if (!r.ok()) {
         fuse_reply_err(req, Errno(r.status()));
         co_return;

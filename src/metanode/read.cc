@@ -54,6 +54,8 @@ Status Read(const Partition& p, const proto::MetaReadRequest& req, proto::MetaRe
     case proto::MetaReadRequest::kGetExtents: {
       CFS_ASSIGN_OR_RETURN(auto extents, p.GetExtents(InodeId(req.get_extents().inode())));
       for (const Extent& e : extents) ExtentToProto(e, out->add_extents());
+      // With the attributes: the size the extents belong to.
+      CFS_ASSIGN_OR_RETURN(*out->mutable_attr(), p.GetAttr(InodeId(req.get_extents().inode())));
       return Status::OK();
     }
     case proto::MetaReadRequest::kStatFs:

@@ -73,6 +73,7 @@ class FuseTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="cfs-fuse-")
+        os.chmod(cls.tmp, 0o755)  # the POSIX suite's unprivileged checks need to reach the mounts
         base = random.randrange(12000, 19000, 10)
         host = "127.0.0.7"
         cls.master = f"{host}:{base}"

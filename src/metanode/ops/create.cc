@@ -64,7 +64,10 @@ Status Partition::DoCreateInode(const proto::CreateInodeOp& op, proto::MetaRespo
   CFS_RETURN_IF_ERROR(ValidateName(op.name()));
   CFS_RETURN_IF_ERROR(ValidateNewInode(op.mode(), op.symlink_target()));
   CFS_ASSIGN_OR_RETURN(InodeId id, NextInodeId());
-  Inode n = NewInode(op.mode(), nullptr);
+  Inode remote_parent;  // what NewInode needs of a parent in another partition
+  remote_parent.mode = S_IFDIR | S_ISGID;
+  remote_parent.gid = op.parent_gid();
+  Inode n = NewInode(op.mode(), op.parent_setgid() ? &remote_parent : nullptr);
   SetTypeFields(n, InodeId(op.parent()), op.rdev(), op.symlink_target());
   file_bytes_ += n.size;
   InodeToAttr(id, n, out->mutable_attr());

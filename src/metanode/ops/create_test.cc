@@ -49,6 +49,32 @@ TEST_F(CreateTest, CreatesEveryFileTypeAndLooksThemUp) {
   EXPECT_EQ(Attr(1).mtime_ns(), now_);
 }
 
+// An inode whose dentry goes to a set-group-ID directory of another
+// partition takes that directory's group, and a directory the bit.
+TEST_F(CreateTest, InodeForASetGidParentElsewhereTakesItsGroup) {
+  caller_ = User(1000, 1000);
+  auto made = [&](uint32_t mode, bool setgid) {
+    return Run([&](proto::MetaCommand& c) {
+      auto* op = c.mutable_create_inode();
+      op->set_mode(mode);
+      op->set_parent(7'000'000);
+      op->set_name("x");
+      op->set_parent_setgid(setgid);
+      op->set_parent_gid(4321);
+    });
+  };
+  proto::MetaResponse d = made(S_IFDIR | 0755, true);
+  ASSERT_EQ(d.code(), 0u) << d.message();
+  EXPECT_EQ(d.attr().gid(), 4321u);
+  EXPECT_TRUE(d.attr().mode() & S_ISGID);
+  proto::MetaResponse f = made(S_IFREG | 0644, true);
+  EXPECT_EQ(f.attr().gid(), 4321u);
+  EXPECT_FALSE(f.attr().mode() & S_ISGID);
+  proto::MetaResponse plain = made(S_IFDIR | 0755, false);
+  EXPECT_EQ(plain.attr().gid(), 1000u);
+  EXPECT_FALSE(plain.attr().mode() & S_ISGID);
+}
+
 TEST_F(CreateTest, SymlinkKeepsItsTargetAndSize) {
   proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
     auto* op = c.mutable_create();

@@ -37,7 +37,13 @@ Status Partition::DoSetAttr(const proto::SetAttrOp& op, proto::MetaResponse* out
   const bool owner_or_root = IsOwnerOrRoot(*n, c);
 
   // Checks first: a refused setattr changes nothing.
-  if ((v & kMode) && !owner_or_root) {
+  // Anyone may drop the set-user-ID and set-group-ID bits and nothing else:
+  // the kernel does so for a writer who is not the owner (Linux's
+  // file_remove_privs, sent by FUSE as a setattr of the writer).
+  const uint32_t current = n->mode & 07777u;
+  const bool drops_privileges_only =
+      op.mode() == (current & ~uint32_t{S_ISUID | S_ISGID}) || op.mode() == (current & ~uint32_t{S_ISUID});
+  if ((v & kMode) && !owner_or_root && !(drops_privileges_only && op.mode() != current)) {
     return Status(Code::kNotPermitted, fmt::format("inode {}: uid {} may not chmod", id, c.uid()));
   }
   if ((v & kMode) && (op.mode() & ~07777u) != 0) {

@@ -29,6 +29,31 @@ TEST_F(SetAttrTest, OwnerChmodsOthersMayNot) {
             Code::kInvalidArgument) << "the type is not the caller's to change";
 }
 
+// The kernel clears set-user-ID (and set-group-ID) when someone other than
+// the owner writes: FUSE sends that as the writer's chmod.
+TEST_F(SetAttrTest, AnyoneMayDropSetIdBitsButChangeNothingElse) {
+  const uint64_t f = File(1, "f");
+  SetAttr(f, proto::SETATTR_MODE, [](proto::SetAttrOp& op) { op.set_mode(06777); });
+  caller_ = User(101, 100);
+  auto chmod = [&](uint32_t mode) {
+    return SetAttr(f, proto::SETATTR_MODE, [mode](proto::SetAttrOp& op) { op.set_mode(mode); });
+  };
+  EXPECT_EQ(CodeOf(chmod(06777)), Code::kNotPermitted) << "not a drop";
+  EXPECT_EQ(CodeOf(chmod(06775)), Code::kNotPermitted) << "drops more than the set-id bits";
+  proto::MetaResponse r = chmod(02777);
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  // Set-group-ID goes too: the caller is not in the file's group (as any
+  // chmod by a non-member).
+  EXPECT_EQ(r.attr().mode(), static_cast<uint32_t>(S_IFREG | 0777));
+  EXPECT_EQ(CodeOf(chmod(0777)), Code::kNotPermitted) << "nothing left to drop";
+  caller_ = Root();
+  SetAttr(f, proto::SETATTR_MODE, [](proto::SetAttrOp& op) { op.set_mode(06777); });
+  caller_ = User(101, 100);
+  r = chmod(0777);  // both at once
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  EXPECT_EQ(r.attr().mode(), static_cast<uint32_t>(S_IFREG | 0777));
+}
+
 TEST_F(SetAttrTest, ChmodByANonMemberOfTheGroupDropsSetGroupId) {
   const uint64_t f = File(1, "f");
   SetAttr(f, proto::SETATTR_UID | proto::SETATTR_GID, [](proto::SetAttrOp& op) {
