@@ -2,7 +2,8 @@
 # A 3-node cluster on one machine: node i (1-3) on 127.0.0.i runs a master
 # (the three form one Raft group), a metanode and a datanode; the volume
 # "v3" has 3 replicas of its metadata and of its data (placement 002: three
-# copies in one rack), and is mounted at ./mnt3. State and logs in
+# copies in one rack; CFS_DATA_REPLICATION=001 for two), and is mounted at
+# ./mnt3. State and logs in
 # ./run/cluster3/.
 #
 #   scripts/cluster.sh start     start it (builds nothing: run `make build` first)
@@ -39,7 +40,7 @@ start() {
     sleep 0.2
   done
   "$cfs" volume info v3 --master $peers
-  "$cfs" mount --master $peers --volume v3 --replication 002 "$mnt" >"$dir/mount.log" 2>&1 &
+  "$cfs" mount --master $peers --volume v3 --replication "${CFS_DATA_REPLICATION:-002}" "$mnt" >"$dir/mount.log" 2>&1 &
   echo $! >"$dir/mount.pid"
   for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
   mountpoint -q "$mnt" || { echo "mount failed; see $dir/mount.log" >&2; tail -5 "$dir/mount.log" >&2; exit 1; }

@@ -123,6 +123,22 @@ asio::awaitable<Result<Blob>> BlobClient::Get(std::string_view fid_text) {
   co_return last;
 }
 
+asio::awaitable<Status> BlobClient::Sync(BlockGroupId group) {
+  auto replicas = co_await Lookup(group);
+  if (!replicas.ok()) co_return replicas.status().WithContext(fmt::format("sync block group {}", group));
+  if (replicas->empty()) co_return Status::NotFound(fmt::format("block group {} has no replicas", group));
+  proto::SyncRequest req;
+  req.set_block_group(group.value());
+  for (size_t i = 1; i < replicas->size(); ++i) req.add_replicas((*replicas)[i]);
+  proto::SyncResponse resp;
+  auto r = co_await pool_.Get((*replicas)[0])->Call(proto::DATANODE_SYNC, req, &resp, "", options_.timeout);
+  if (!r.ok()) {
+    ForgetLookup(group);
+    co_return r.status().WithContext(fmt::format("sync block group {}", group));
+  }
+  co_return Status::OK();
+}
+
 asio::awaitable<Status> BlobClient::Delete(std::string_view fid_text) {
   auto fid = ParseFileId(fid_text);
   if (!fid.ok()) co_return fid.status();

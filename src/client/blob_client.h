@@ -57,6 +57,9 @@ class BlobClient {
   // checking a particular replica.
   asio::awaitable<Result<Blob>> GetFrom(const std::string& address, std::string_view fid);
   asio::awaitable<Status> Delete(std::string_view fid);
+  // Makes every write to `group` acknowledged so far durable on every
+  // replica (DATANODE_SYNC through the primary).
+  asio::awaitable<Status> Sync(BlockGroupId group);
 
   asio::awaitable<Result<proto::AssignResponse>> Assign(uint32_t count, const PutOptions& options);
   // Stores `data` as needle `needle_id`, one of those `assigned` reserved

@@ -50,7 +50,6 @@ std::string AssembleRead(const std::vector<proto::Extent>& extents, uint64_t fil
 struct FileSystem::Upload {
   uint64_t file_offset = 0;
   std::string data;
-  bool sync = false;
   bool done = false;
   Status status;
   proto::Extent extent;
@@ -69,6 +68,7 @@ struct FileSystem::OpenFile {
   // Uploads not committed yet, in write order.
   std::deque<std::shared_ptr<Upload>> uploads;
   int in_flight = 0;
+  std::set<uint32_t> unsynced;  // block groups written since the last fsync
   bool dirty = false;  // written since the last commit
   Status error;        // the first failed upload since the last flush
   // Cancelled whenever an upload ends: waiters re-check.
@@ -486,17 +486,17 @@ asio::awaitable<Status> FileSystem::Write(uint64_t handle, uint64_t offset, std:
     if (at + data.size() > f->buf.size()) f->buf.resize(at + data.size());
     std::copy(data.begin(), data.end(), f->buf.begin() + static_cast<ptrdiff_t>(at));
   } else {
-    if (!f->buf.empty()) co_await CutBuffer(f, true, false);
+    if (!f->buf.empty()) co_await CutBuffer(f, true);
     f->buf_offset = offset;
     f->buf.assign(data);
   }
   f->dirty = true;
   f->size = std::max<uint64_t>(f->size, offset + data.size());
-  if (f->buf.size() >= options_.chunk_bytes) co_await CutBuffer(f, false, false);
+  if (f->buf.size() >= options_.chunk_bytes) co_await CutBuffer(f, false);
   co_return f->error;
 }
 
-asio::awaitable<void> FileSystem::CutBuffer(std::shared_ptr<OpenFile> f, bool all, bool sync) {
+asio::awaitable<void> FileSystem::CutBuffer(std::shared_ptr<OpenFile> f, bool all) {
   while (f->buf.size() >= options_.chunk_bytes || (all && !f->buf.empty())) {
     // At most uploads_in_flight at once: wait for one to end.
     while (f->in_flight >= options_.uploads_in_flight) {
@@ -504,7 +504,6 @@ asio::awaitable<void> FileSystem::CutBuffer(std::shared_ptr<OpenFile> f, bool al
     }
     auto u = std::make_shared<Upload>();
     u->file_offset = f->buf_offset;
-    u->sync = sync;
     const size_t n = std::min(f->buf.size(), options_.chunk_bytes);
     if (n == f->buf.size()) {
       u->data = std::move(f->buf);
@@ -523,7 +522,6 @@ asio::awaitable<void> FileSystem::CutBuffer(std::shared_ptr<OpenFile> f, bool al
 asio::awaitable<void> FileSystem::RunUpload(std::shared_ptr<OpenFile> f, std::shared_ptr<Upload> u) {
   PutOptions po;
   po.replication = options_.replication;
-  po.sync = u->sync;
   const uint32_t crc = crc32c::Value(u->data);
   const uint32_t size = static_cast<uint32_t>(u->data.size());
   auto fid = co_await NextFid();
@@ -531,6 +529,7 @@ asio::awaitable<void> FileSystem::RunUpload(std::shared_ptr<OpenFile> f, std::sh
     const proto::AssignResponse& a = fid->first->assigned;
     Status s = co_await blobs_.Write(a, fid->second, std::move(u->data), po);
     if (s.ok()) {
+      f->unsynced.insert(a.block_group());
       proto::Extent& e = u->extent;
       e.set_file_offset(u->file_offset);
       e.set_length(size);
@@ -573,7 +572,7 @@ asio::awaitable<Result<std::pair<std::shared_ptr<FileSystem::FidBatch>, uint64_t
 }
 
 asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool sync) {
-  co_await CutBuffer(f, true, sync);
+  co_await CutBuffer(f, true);
   while (f->in_flight > 0) {
     (void)co_await f->changed->async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -583,6 +582,13 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
     f->uploads.clear();
     f->dirty = false;
     co_return s;
+  }
+  if (sync) {
+    // Data first on every replica's disk, then the metadata that names it.
+    for (uint32_t group : std::set<uint32_t>(f->unsynced)) {
+      if (Status s = co_await blobs_.Sync(BlockGroupId(group)); !s.ok()) co_return s;
+      f->unsynced.erase(group);
+    }
   }
   if (!f->dirty) co_return Status::OK();
   std::vector<proto::Extent> extents;

@@ -11,7 +11,8 @@
 //   Flush (close, fsync, a read of the file, a setattr) waits for the
 //   uploads and commits their extents with one AppendExtents, in the order
 //   the writes were made, so a later write overlays an earlier one.
-//   Fsync uploads with sync (on every replica's disk) and then commits.
+//   Fsync also has every block group the file wrote to since its last
+//   fsync synced on every replica (DATANODE_SYNC) before it commits.
 // - Reads: the file's visible extents (fetched at open and after this
 //   client changed the file), needles read from their block group's
 //   replicas in order (BlobClient::Get: checksum verified, failover) into a
@@ -138,7 +139,7 @@ class FileSystem {
   asio::awaitable<Status> FlushFile(std::shared_ptr<OpenFile> f, bool sync);
   // Cuts the file's buffered run into uploads (the last partial chunk too
   // when `all`).
-  asio::awaitable<void> CutBuffer(std::shared_ptr<OpenFile> f, bool all, bool sync);
+  asio::awaitable<void> CutBuffer(std::shared_ptr<OpenFile> f, bool all);
   asio::awaitable<void> RunUpload(std::shared_ptr<OpenFile> f, std::shared_ptr<Upload> u);
   // Needle ids come from the master in batches (Assign with a count): the
   // batch and the id to use of it.

@@ -128,6 +128,8 @@ void DatanodeService::Register(rpc::Server& server) {
       DATANODE_READ, [this](ReadRequest& req, std::string&, const rpc::Call&) { return Read(req); });
   server.Handle<DeleteRequest, DeleteResponse>(
       DATANODE_DELETE, [this](DeleteRequest& req, std::string&, const rpc::Call& call) { return Delete(req, call); });
+  server.Handle<SyncRequest, SyncResponse>(
+      DATANODE_SYNC, [this](SyncRequest& req, std::string&, const rpc::Call& call) { return Sync(req, call); });
   server.Handle<VacuumRequest, VacuumResponse>(
       DATANODE_VACUUM, [this](VacuumRequest& req, std::string&, const rpc::Call&) { return Vacuum(req); });
   server.Handle<BlockGroupStatusRequest, BlockGroupStatusResponse>(
@@ -306,6 +308,23 @@ DatanodeService::Handled<proto::DeleteResponse> DatanodeService::Delete(proto::D
   rpc::Answer<proto::DeleteResponse> answer;
   answer.response.set_size(size);
   co_return std::move(answer);
+}
+
+DatanodeService::Handled<proto::SyncResponse> DatanodeService::Sync(proto::SyncRequest& req, const rpc::Call& call) {
+  auto bg = FindGroup(req.block_group());
+  if (!bg.ok()) co_return bg.status();
+  const std::vector<std::string> targets = ForwardTargets(req.replicas());
+  std::string forwarded;
+  if (!targets.empty()) {
+    proto::SyncRequest copy = req;
+    copy.clear_replicas();
+    forwarded = copy.SerializeAsString();
+  }
+  BlockGroup& group = **bg;
+  const std::function<Status()> local = [&] { return group.Sync(); };
+  Status s = co_await ReplicateAndApply(proto::DATANODE_SYNC, targets, forwarded, {}, ForwardTimeout(call), local);
+  if (!s.ok()) co_return s;
+  co_return rpc::Answer<proto::SyncResponse>();
 }
 
 DatanodeService::Handled<proto::VacuumResponse> DatanodeService::Vacuum(proto::VacuumRequest& req) {

@@ -132,6 +132,7 @@ class DatanodeService {
   Handled<proto::WriteResponse> Write(proto::WriteRequest& req, std::string& payload, const rpc::Call& call);
   Handled<proto::ReadResponse> Read(proto::ReadRequest& req);
   Handled<proto::DeleteResponse> Delete(proto::DeleteRequest& req, const rpc::Call& call);
+  Handled<proto::SyncResponse> Sync(proto::SyncRequest& req, const rpc::Call& call);
   Handled<proto::VacuumResponse> Vacuum(proto::VacuumRequest& req);
   Handled<proto::BlockGroupStatusResponse> BlockGroupStatus(proto::BlockGroupStatusRequest& req);
 

@@ -434,6 +434,26 @@ TEST_F(DatanodeServiceTest, DeleteTombstonesOnEveryReplica) {
   EXPECT_TRUE(Delete(a.address, 1, 0x10, {}, 0x4321).status().Is(Code::kNotFound));
 }
 
+TEST_F(DatanodeServiceTest, SyncReachesEveryReplicaAndFailsNamingOneThatIsDown) {
+  Node& a = StartNode();
+  Node& b = StartNode();
+  Node& c = StartNode();
+  for (Node* n : {&a, &b, &c}) ASSERT_TRUE(Allocate(n->address, 1, "002").ok());
+  ASSERT_TRUE(Write(a.address, {.needle = 1, .data = "x", .replicas = {b.address, c.address}}).ok());
+  auto sync = [&](uint32_t group, std::vector<std::string> replicas) {
+    proto::SyncRequest req;
+    req.set_block_group(group);
+    for (auto& r : replicas) req.add_replicas(r);
+    return Call<proto::SyncResponse>(a.address, proto::DATANODE_SYNC, req);
+  };
+  EXPECT_TRUE(sync(1, {b.address, c.address}).ok());
+  EXPECT_TRUE(sync(2, {}).status().Is(Code::kNotFound)) << "no such block group";
+  c.server->Stop();
+  auto s = sync(1, {b.address, c.address});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "replica " + c.address + ": ")) << s.status().ToString();
+}
+
 TEST_F(DatanodeServiceTest, DeleteFailsWhenAReplicaFails) {
   Node& a = StartNode();
   Node& b = StartNode();
