@@ -25,6 +25,10 @@ uint64_t End(const proto::Extent& e) { return e.file_offset() + e.length(); }
 // How many needles past the one being read are fetched ahead.
 constexpr int kReadAheadNeedles = 2;
 
+// Extents in one AppendExtents (one log entry): a flush of more is split,
+// and a file with this many uncommitted uploads is flushed by its writer.
+constexpr size_t kExtentsPerCommit = 1024;
+
 }  // namespace
 
 std::string AssembleRead(const std::vector<proto::Extent>& extents, uint64_t file_size, uint64_t offset,
@@ -99,9 +103,17 @@ asio::awaitable<void> FileSystem::Unmount() {
   if (!to_release_.empty()) co_await SendReleases();
   stopping_ = true;
   if (renew_timer_) renew_timer_->cancel();
+  // Nothing started here may outlive this object: wait for the renewal
+  // loop, prefetches and a scheduled release batch to end.
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (renewing_ || !fetching_.empty() || release_scheduled_ || !releasing_.empty()) {
+    t.expires_after(std::chrono::milliseconds(1));
+    (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
 }
 
 asio::awaitable<void> FileSystem::RenewLeases() {
+  renewing_ = true;
   while (!stopping_) {
     renew_timer_->expires_after(options_.lease_renew_interval);
     (void)co_await renew_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
@@ -119,6 +131,7 @@ asio::awaitable<void> FileSystem::RenewLeases() {
       (void)co_await meta_.Write(*p, std::move(c), proto::Caller());
     }
   }
+  renewing_ = false;
 }
 
 asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeWrite(uint64_t inode, proto::MetaCommand c,
@@ -493,6 +506,10 @@ asio::awaitable<Status> FileSystem::Write(uint64_t handle, uint64_t offset, std:
   f->dirty = true;
   f->size = std::max<uint64_t>(f->size, offset + data.size());
   if (f->buf.size() >= options_.chunk_bytes) co_await CutBuffer(f, false);
+  // Many small scattered writes: commit them now and then, not all at close.
+  if (f->uploads.size() >= kExtentsPerCommit) {
+    if (Status s = co_await FlushFile(f, false); !s.ok()) co_return s;
+  }
   co_return f->error;
 }
 
@@ -591,12 +608,16 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
     }
   }
   if (!f->dirty) co_return Status::OK();
-  std::vector<proto::Extent> extents;
-  for (auto& u : f->uploads) extents.push_back(u->extent);
+  // In order, at most kExtentsPerCommit to a log entry.
+  std::vector<std::shared_ptr<Upload>> uploads(f->uploads.begin(), f->uploads.end());
   f->uploads.clear();
   f->dirty = false;
-  auto r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
-  if (!r.ok()) co_return r.status();
+  for (size_t i = 0; i < uploads.size() || i == 0; i += kExtentsPerCommit) {
+    std::vector<proto::Extent> extents;
+    for (size_t j = i; j < std::min(uploads.size(), i + kExtentsPerCommit); ++j) extents.push_back(uploads[j]->extent);
+    auto r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
+    if (!r.ok()) co_return r.status();
+  }
   // Every handle of the inode reads the new extents.
   auto range = handles_of_inode_.equal_range(f->inode);
   for (auto it = range.first; it != range.second; ++it) handles_.at(it->second)->extents_stale = true;

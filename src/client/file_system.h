@@ -77,7 +77,8 @@ class FileSystem {
 
   // Fetches the volume's view and checks the root. Starts lease renewal.
   asio::awaitable<Status> Mount();
-  // Flushes every open file and stops lease renewal.
+  // Flushes and releases every open file, stops lease renewal, and returns
+  // once nothing it started is still running (then it may be destroyed).
   asio::awaitable<void> Unmount();
 
   // ---- metadata (errors: the metanode's, e.g. NotFound, AlreadyExists) ----
@@ -186,6 +187,7 @@ class FileSystem {
   std::set<uint64_t> releasing_;   // inodes of the batch in flight
   bool release_scheduled_ = false;
   bool stopping_ = false;
+  bool renewing_ = false;  // RenewLeases is running
 };
 
 // The bytes of [offset, offset + size) of a file of `file_size` whose

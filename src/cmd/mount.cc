@@ -50,8 +50,10 @@ int MountAndServe(rpc::Runtime& runtime, rpc::ChannelPool& pool, const client::F
   });
   (*fm)->Wait();
   signals.cancel();
-  asio::co_spawn(strand, fs.Unmount(), asio::use_future).get();
+  // The kernel's requests first (each still running finishes), then the
+  // open files are flushed and their leases released.
   (*fm)->Unmount();
+  asio::co_spawn(strand, fs.Unmount(), asio::use_future).get();
   spdlog::info("unmounted {}", where);
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <future>
 #include <unordered_map>
 #include <vector>
@@ -124,11 +125,14 @@ struct FuseMount::Impl {
     fuse_reply_entry(req, &e);
   }
 
-  // Runs `op` (a coroutine) on the strand; it replies itself.
+  // Runs `op` (a coroutine) on the strand; it replies itself. Counted, so
+  // that Unmount waits for every operation still running.
   template <typename F>
   void Spawn(F&& op) {
-    asio::co_spawn(strand, std::forward<F>(op), asio::detached);
+    ++in_flight;
+    asio::co_spawn(strand, std::forward<F>(op), [this](std::exception_ptr) { --in_flight; });
   }
+  int in_flight = 0;  // strand
 
   // ---- the session loop ----
 
@@ -752,6 +756,13 @@ void FuseMount::Unmount() {
     stopped.set_value();
   });
   stopped.get_future().wait();
+  // Operations still running reply into the session: let them finish.
+  for (int i = 0; i < 30000; ++i) {
+    std::promise<int> left;
+    asio::post(m->strand, [m, &left] { left.set_value(m->in_flight); });
+    if (left.get_future().get() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   if (m->mounted) fuse_session_unmount(m->se);
   m->mounted = false;
   fuse_session_destroy(m->se);
