@@ -329,7 +329,7 @@ std::shared_ptr<FileSystem::OpenFile> FileSystem::Handle(uint64_t handle) {
   return it == handles_.end() ? nullptr : it->second;
 }
 
-asio::awaitable<Result<uint64_t>> FileSystem::Open(uint64_t inode, bool truncate, const proto::Caller& c) {
+asio::awaitable<Result<FileSystem::Opened>> FileSystem::Open(uint64_t inode, bool truncate, const proto::Caller& c) {
   // Buffered writes of this client to the file land before it is opened
   // again (and before O_TRUNC cuts them).
   if (Status s = co_await FlushInode(inode, false); !s.ok()) co_return s;
@@ -344,8 +344,9 @@ asio::awaitable<Result<uint64_t>> FileSystem::Open(uint64_t inode, bool truncate
   cmd.mutable_open()->set_inode(inode);
   auto r = co_await InodeWrite(inode, std::move(cmd), c);
   if (!r.ok()) co_return r.status();
-  uint64_t size = r->attr().size();
-  if (truncate && size != 0) {
+  Opened opened;
+  opened.attr = std::move(*r->mutable_attr());
+  if (truncate && opened.attr.size() != 0) {
     proto::SetAttrOp t;
     t.set_inode(inode);
     t.set_valid(proto::SETATTR_SIZE);
@@ -359,9 +360,10 @@ asio::awaitable<Result<uint64_t>> FileSystem::Open(uint64_t inode, bool truncate
       (void)co_await InodeWrite(inode, std::move(rel), c);
       co_return tr.status();
     }
-    size = 0;
+    opened.attr = std::move(*tr->mutable_attr());
   }
-  co_return co_await AddHandle(inode, size, c);
+  opened.handle = co_await AddHandle(inode, opened.attr.size(), c);
+  co_return opened;
 }
 
 asio::awaitable<Result<std::pair<proto::InodeAttr, uint64_t>>> FileSystem::CreateOpen(uint64_t parent,

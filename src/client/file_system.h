@@ -110,9 +110,13 @@ class FileSystem {
   // attributes and handle.
   asio::awaitable<Result<std::pair<proto::InodeAttr, uint64_t>>> CreateOpen(uint64_t parent, std::string_view name,
                                                                              uint32_t mode, const proto::Caller& c);
-  // Opens `inode` (a lease); the handle for Read/Write/Flush/Release.
-  // truncate: O_TRUNC.
-  asio::awaitable<Result<uint64_t>> Open(uint64_t inode, bool truncate, const proto::Caller& c);
+  // Opens `inode` (a lease): the handle for Read/Write/Flush/Release and the
+  // inode's attributes as the open found them (after O_TRUNC, `truncate`).
+  struct Opened {
+    uint64_t handle = 0;
+    proto::InodeAttr attr;
+  };
+  asio::awaitable<Result<Opened>> Open(uint64_t inode, bool truncate, const proto::Caller& c);
   // Up to `size` bytes at `offset` (fewer at the end of the file).
   asio::awaitable<Result<std::string>> Read(uint64_t handle, uint64_t offset, size_t size);
   asio::awaitable<Status> Write(uint64_t handle, uint64_t offset, std::string_view data);

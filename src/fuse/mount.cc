@@ -315,16 +315,13 @@ void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
 
 // Opens ino and fills fi (the handle; whether cached pages stay).
 asio::awaitable<Status> OpenInto(Impl* m, fuse_ino_t ino, struct fuse_file_info* fi, const proto::Caller& c) {
-  auto h = co_await m->fs.Open(ino, (fi->flags & O_TRUNC) != 0, c);
-  if (!h.ok()) co_return h.status();
-  fi->fh = *h;
-  auto a = co_await m->fs.GetAttr(ino);
-  if (a.ok()) {
-    auto key = std::make_pair(a->size(), a->mtime_ns());
-    auto it = m->cached.find(ino);
-    fi->keep_cache = it != m->cached.end() && it->second == key;
-    m->cached[ino] = key;
-  }
+  auto opened = co_await m->fs.Open(ino, (fi->flags & O_TRUNC) != 0, c);
+  if (!opened.ok()) co_return opened.status();
+  fi->fh = opened->handle;
+  auto key = std::make_pair(opened->attr.size(), opened->attr.mtime_ns());
+  auto it = m->cached.find(ino);
+  fi->keep_cache = it != m->cached.end() && it->second == key;
+  m->cached[ino] = key;
   co_return Status::OK();
 }
 
@@ -397,13 +394,12 @@ void OpFlush(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
   });
 }
 
-void OpRelease(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+void OpRelease(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
   Impl* m = Impl::Of(req);
-  m->Spawn([m, req, ino, h = fi->fh]() -> asio::awaitable<void> {
+  m->Spawn([m, req, h = fi->fh]() -> asio::awaitable<void> {
+    // (A file this client wrote lost its cached entry at the write: its
+    // next open drops the pages.)
     Status s = co_await m->fs.Release(h);
-    // The file as it is now is what the kernel caches from here on.
-    auto a = co_await m->fs.GetAttr(ino);
-    if (a.ok() && m->cached.contains(ino)) m->cached[ino] = {a->size(), a->mtime_ns()};
     fuse_reply_err(req, s.ok() ? 0 : Errno(s));
   });
 }
