@@ -23,7 +23,7 @@ std::string FidOf(const proto::Extent& e) {
 uint64_t End(const proto::Extent& e) { return e.file_offset() + e.length(); }
 
 // How many needles past the one being read are fetched ahead.
-constexpr int kReadAheadNeedles = 2;
+constexpr size_t kReadAheadNeedles = 2;
 
 // Extents in one AppendExtents (one log entry): a flush of more is split,
 // and a file with this many uncommitted uploads is flushed by its writer.
@@ -466,26 +466,31 @@ asio::awaitable<Result<std::string>> FileSystem::Read(uint64_t handle, uint64_t 
     if (Status s = co_await RefreshExtents(f); !s.ok()) co_return s;
   }
   if (offset >= f->size) co_return std::string();
-  const uint64_t end = std::min<uint64_t>(f->size, offset + size);
+  const uint64_t file_size = f->size;
+  const uint64_t end = std::min<uint64_t>(file_size, offset + size);
+  // The extents this read needs, and those after them to read ahead, copied:
+  // another read of the handle may replace f->extents while this one waits.
+  auto first = std::upper_bound(f->extents.begin(), f->extents.end(), offset,
+                                [](uint64_t off, const proto::Extent& e) { return off < End(e); });
+  auto stop = first;
+  while (stop != f->extents.end() && stop->file_offset() < end) ++stop;
+  const std::vector<proto::Extent> extents(first, stop);
+  std::vector<proto::Extent> ahead;
+  for (auto next = stop; next != f->extents.end() && ahead.size() < kReadAheadNeedles; ++next) ahead.push_back(*next);
   std::map<std::string, std::shared_ptr<const std::string>> needles;
-  const proto::Extent* last = nullptr;
-  auto it = std::upper_bound(f->extents.begin(), f->extents.end(), offset,
-                             [](uint64_t off, const proto::Extent& e) { return off < End(e); });
-  for (; it != f->extents.end() && it->file_offset() < end; ++it) {
-    const std::string fid = FidOf(*it);
-    if (!needles.contains(fid)) {
-      auto n = co_await Needle(*it);
-      if (!n.ok()) co_return n.status();
-      needles[fid] = *n;
-    }
-    last = &*it;
+  for (const proto::Extent& e : extents) {
+    const std::string fid = FidOf(e);
+    if (needles.contains(fid)) continue;
+    auto n = co_await Needle(e);
+    if (!n.ok()) co_return n.status();
+    needles[fid] = *n;
   }
-  // Sequential readers get the next needles fetched ahead.
-  if (last != nullptr && end + size > End(*last)) {
-    auto next = std::next(f->extents.begin(), last - f->extents.data() + 1);
-    for (int k = 0; k < kReadAheadNeedles && next != f->extents.end(); ++k, ++next) Prefetch(*next);
+  // Sequential readers (the next read reaches past these) get the next
+  // needles fetched ahead.
+  if (!extents.empty() && end + size > End(extents.back())) {
+    for (const proto::Extent& e : ahead) Prefetch(e);
   }
-  co_return AssembleRead(f->extents, f->size, offset, size,
+  co_return AssembleRead(extents, file_size, offset, size,
                          [&](const proto::Extent& e) -> const std::string& { return *needles.at(FidOf(e)); });
 }
 

@@ -2,6 +2,7 @@
 #include "fuse/mount.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -94,6 +95,7 @@ struct FuseMount::Impl {
   // What each inode's size and mtime were when its pages were last cached
   // (at open): unchanged at the next open, the kernel keeps them.
   std::unordered_map<uint64_t, std::pair<uint64_t, int64_t>> cached;
+  int watchdog = -1;  // write end of the unmount watchdog's pipe
 
   Impl(asio::strand<asio::any_io_executor> s, FileSystem& f, MountOptions o)
       : strand(std::move(s)), fs(f), options(std::move(o)) {
@@ -664,6 +666,50 @@ const struct fuse_lowlevel_ops kOps = [] {
   return ops;
 }();
 
+// A watchdog beside fusermount3's auto_unmount, which here left a dead
+// mount after a SIGKILL about one time in three: a shell that waits for
+// EOF on a pipe whose write end only this process holds (close-on-exec),
+// then detaches the mount. The kernel closes the pipe when this process
+// dies, however it dies; after a clean unmount the detach finds nothing.
+// Returns the write end (-1 if the watchdog could not start: logged).
+int StartUnmountWatchdog(const std::string& mountpoint) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
+  // Nothing else of this process goes with it (sockets would stay bound).
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  std::string script = "read _; fusermount3 -u -z \"$0\" 2>/dev/null || umount -l \"$0\" 2>/dev/null; exit 0";
+  std::string mp = mountpoint;
+  char sh[] = "/bin/sh", dash_c[] = "-c";
+  char* argv[] = {sh, dash_c, script.data(), mp.data(), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[0]);
+  if (rc != 0) {
+    close(fds[1]);
+    spdlog::warn("fuse: no unmount watchdog for {}: {}", mountpoint, std::strerror(rc));
+    return -1;
+  }
+  return fds[1];
+}
+
+// Marks every descriptor of this process close-on-exec, so that programs it
+// starts (fusermount3 for the mount, the watchdog) hold none of them: an
+// inherited listening socket would keep this process's ports bound after
+// it died, until fusermount3 exits.
+void CloseOnExecEverything() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    if (fd <= STDERR_FILENO) continue;
+    const int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
 bool IsMountPoint(const std::string& path) {
   std::ifstream mounts("/proc/self/mountinfo");
   std::string line;
@@ -714,6 +760,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(asio::strand<asio::any_io_ex
   struct fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   impl->se = fuse_session_new(&fargs, &kOps, sizeof(kOps), impl.get());
   if (impl->se == nullptr) return Status::InvalidArgument("fuse: cannot create the session (bad options?)");
+  CloseOnExecEverything();
   if (fuse_session_mount(impl->se, options.mountpoint.c_str()) != 0) {
     fuse_session_destroy(impl->se);
     impl->se = nullptr;
@@ -721,6 +768,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(asio::strand<asio::any_io_ex
                                        options.mountpoint));
   }
   impl->mounted = true;
+  impl->watchdog = StartUnmountWatchdog(options.mountpoint);
   const int fd = fuse_session_fd(impl->se);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   // The descriptor belongs to the session: released, not closed, at the end.
@@ -765,6 +813,8 @@ void FuseMount::Unmount() {
   m->se = nullptr;
   free(m->buf.mem);
   m->buf.mem = nullptr;
+  if (m->watchdog >= 0) close(m->watchdog);  // the watchdog finds nothing mounted and ends
+  m->watchdog = -1;
 }
 
 }  // namespace cfs::fuse

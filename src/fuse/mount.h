@@ -8,7 +8,9 @@
 // Mount options: default_permissions (the kernel checks mode bits against
 // the caller, so permissions hold for non-root users), allow_other when
 // mounted by root, auto_unmount (fusermount3 unmounts if this process dies:
-// a killed client leaves no dead mount). Attributes and entries are cached
+// a killed client leaves no dead mount), and a watchdog of our own for the
+// same (a shell waiting on a pipe only this process holds), since
+// fusermount3 alone left a dead mount after some SIGKILLs here. Attributes and entries are cached
 // by the kernel for attr_timeout; file contents stay in the page cache
 // across opens while the file's size and mtime are unchanged.
 //
