@@ -706,7 +706,12 @@ TEST_F(MultiRaftTest, WithoutCoalescingEachGroupHeartbeatIsItsOwnBatch) {
     heartbeats += now.heartbeats_sent - before[i].heartbeats_sent;
   }
   EXPECT_GT(heartbeats, 0u);
-  EXPECT_GE(batches, heartbeats);
+  // The counters are read while the hosts run: heartbeats of the round being
+  // sent (at most one per group and peer on each host) may be counted before
+  // their batches.
+  const uint64_t in_flight = hosts_.size() * (hosts_.size() - 1) * kGroups;
+  EXPECT_GE(batches + in_flight, heartbeats);
+  EXPECT_GT(heartbeats, 4 * in_flight) << "enough rounds that the slack is small";
   // And the groups still work.
   EXPECT_TRUE(Propose(GroupId(3), "k=v").ok());
 }
