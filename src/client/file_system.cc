@@ -159,22 +159,20 @@ asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeRead(uint64_t inod
 asio::awaitable<Result<proto::InodeAttr>> FileSystem::Lookup(uint64_t parent, std::string_view name,
                                                              const proto::Caller& c) {
   auto r = co_await meta_.Lookup(parent, name, c);
-  if (!r.ok()) co_return r;
-  // This client's own unflushed writes count.
-  auto range = handles_of_inode_.equal_range(r->inode());
-  for (auto it = range.first; it != range.second; ++it) {
-    r->set_size(std::max(r->size(), handles_.at(it->second)->size));
-  }
+  if (r.ok()) CountOwnWrites(&*r);
   co_return r;
+}
+
+void FileSystem::CountOwnWrites(proto::InodeAttr* attr) const {
+  auto range = handles_of_inode_.equal_range(attr->inode());
+  for (auto it = range.first; it != range.second; ++it) {
+    attr->set_size(std::max(attr->size(), handles_.at(it->second)->size));
+  }
 }
 
 asio::awaitable<Result<proto::InodeAttr>> FileSystem::GetAttr(uint64_t inode) {
   auto r = co_await meta_.GetAttr(inode);
-  if (!r.ok()) co_return r;
-  auto range = handles_of_inode_.equal_range(inode);
-  for (auto it = range.first; it != range.second; ++it) {
-    r->set_size(std::max(r->size(), handles_.at(it->second)->size));
-  }
+  if (r.ok()) CountOwnWrites(&*r);
   co_return r;
 }
 

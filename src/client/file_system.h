@@ -137,6 +137,8 @@ class FileSystem {
   struct Upload;
   struct OpenFile;
   std::shared_ptr<OpenFile> Handle(uint64_t handle);
+  // Raises attr's size to what this client's open handles of it wrote.
+  void CountOwnWrites(proto::InodeAttr* attr) const;
   // A handle for `inode`, open with lease taken, of `size` bytes.
   asio::awaitable<uint64_t> AddHandle(uint64_t inode, uint64_t size, const proto::Caller& c);
   // Flushes every handle of `inode` (before reading or changing its size).

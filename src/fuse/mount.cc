@@ -57,9 +57,7 @@ struct stat ToStat(const InodeAttr& a) {
   st.st_rdev = a.rdev();
   st.st_size = static_cast<off_t>(a.size());
   st.st_blksize = 1 << 20;
-  // Blocks: the data stored, or the size rounded up when the metanode has
-  // no count (a file still being written).
-  st.st_blocks = static_cast<blkcnt_t>(a.blocks() != 0 ? a.blocks() : 0);
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks());  // 512-byte units stored, as the metanode counts them
   st.st_atim = ToTimespec(a.atime_ns());
   st.st_mtim = ToTimespec(a.mtime_ns());
   st.st_ctim = ToTimespec(a.ctime_ns());

@@ -89,19 +89,20 @@ class FuseTest(unittest.TestCase):
         cls.start_server()
         cls.start_client()
 
+    @staticmethod
+    def start_mounting(proc, where, what):
+        proc.start()
+        wait_for(lambda: is_mount(where) or proc.p.poll() is not None, 60, what)
+        if not is_mount(where):
+            raise AssertionError(f"{what} did not mount:\n" + proc.tail())
+
     @classmethod
     def start_server(cls):
-        cls.server.start()
-        wait_for(lambda: is_mount(cls.mnt) or cls.server.p.poll() is not None, 60, "server mount")
-        if not is_mount(cls.mnt):
-            raise AssertionError("cfs server did not mount:\n" + cls.server.tail())
+        cls.start_mounting(cls.server, cls.mnt, "cfs server")
 
     @classmethod
     def start_client(cls):
-        cls.client.start()
-        wait_for(lambda: is_mount(cls.mnt2) or cls.client.p.poll() is not None, 60, "second mount")
-        if not is_mount(cls.mnt2):
-            raise AssertionError("cfs mount did not mount:\n" + cls.client.tail())
+        cls.start_mounting(cls.client, cls.mnt2, "cfs mount")
 
     @classmethod
     def tearDownClass(cls):
