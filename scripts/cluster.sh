@@ -55,6 +55,10 @@ stop() {
   fi
   if [ -f "$dir/pids" ]; then
     while read -r p; do kill "$p" 2>/dev/null || true; done <"$dir/pids"
+    # Wait for them to exit, so a start right after finds the ports free.
+    while read -r p; do
+      for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done <"$dir/pids"
     rm -f "$dir/pids"
   fi
   echo "stopped (state kept in $dir; remove it for a fresh cluster)"

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -698,6 +699,63 @@ asio::awaitable<void> FileSystem::SendReleases() {
     (void)co_await meta_.Write(partition, std::move(c), proto::Caller());  // else the leases expire
   }
   releasing_.clear();
+}
+
+// ---- file locks ----
+
+asio::awaitable<Result<proto::FileLock>> FileSystem::GetLock(uint64_t inode, proto::FileLock lock) {
+  lock.set_client_id(meta_.client_id());
+  proto::MetaReadRequest req;
+  req.mutable_get_lock()->set_inode(inode);
+  *req.mutable_get_lock()->mutable_lock() = std::move(lock);
+  auto r = co_await InodeRead(inode, std::move(req), proto::Caller());
+  if (!r.ok()) co_return r.status();
+  co_return r->lock();  // unset: type FILE_UNLOCK
+}
+
+asio::awaitable<Result<bool>> FileSystem::SetLock(uint64_t inode, proto::FileLock lock, bool wait,
+                                                  std::function<bool()> interrupted) {
+  const auto key = std::make_tuple(inode, lock.owner(), lock.flock());
+  if (lock.type() == proto::FILE_UNLOCK && !lockers_.contains(key)) co_return true;  // holds none
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    proto::MetaCommand c;
+    c.mutable_set_lock()->set_inode(inode);
+    *c.mutable_set_lock()->mutable_lock() = lock;
+    auto r = co_await InodeWrite(inode, std::move(c), proto::Caller());
+    if (!r.ok()) co_return r.status();
+    if (!r->has_lock()) {
+      if (lock.type() != proto::FILE_UNLOCK) lockers_.insert(key);
+      co_return true;
+    }
+    if (!wait) co_return false;
+    // Held by another owner: wait (with reads, which write nothing) until
+    // it is free, then try again.
+    for (;;) {
+      if ((interrupted && interrupted()) || stopping_) {
+        co_return Status(Code::kCancelled, fmt::format("waiting for a lock of inode {}: interrupted", inode));
+      }
+      t.expires_after(pause);
+      (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      pause = std::min(pause * 2, std::chrono::milliseconds(50));
+      auto held = co_await GetLock(inode, lock);
+      if (!held.ok()) co_return held.status();
+      if (held->type() == proto::FILE_UNLOCK) break;
+    }
+  }
+}
+
+asio::awaitable<Status> FileSystem::UnlockOwner(uint64_t inode, uint64_t owner, bool flock) {
+  if (!lockers_.contains(std::make_tuple(inode, owner, flock))) co_return Status::OK();
+  proto::FileLock all;
+  all.set_flock(flock);
+  all.set_type(proto::FILE_UNLOCK);
+  all.set_owner(owner);
+  all.set_end(std::numeric_limits<uint64_t>::max());
+  auto r = co_await SetLock(inode, std::move(all), false);
+  lockers_.erase(std::make_tuple(inode, owner, flock));
+  co_return r.status();
 }
 
 asio::awaitable<Status> FileSystem::Allocate(uint64_t handle, uint64_t offset, uint64_t length) {

@@ -36,6 +36,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -130,6 +131,24 @@ class FileSystem {
   // Grows the file to at least offset + length (no data written: a hole).
   asio::awaitable<Status> Allocate(uint64_t handle, uint64_t offset, uint64_t length);
 
+  // ---- file locks: flock and POSIX record locks, cluster-wide, held by
+  // the inode's partition (metanode/file_lock.h). `lock.owner` is the
+  // kernel's lock owner; the partition adds this client's id. A lock needs
+  // the file open here (it lives as long as this client's lease). ----
+  // F_GETLK: the first lock of another owner that conflicts with `lock`;
+  // type FILE_UNLOCK when none does.
+  asio::awaitable<Result<proto::FileLock>> GetLock(uint64_t inode, proto::FileLock lock);
+  // F_SETLK, F_SETLKW, flock: takes or drops `lock`. False when another
+  // owner's lock conflicts and `wait` is not set. With `wait`, polls (reads,
+  // backing off to 50 ms) until the conflict is gone, and answers
+  // Cancelled once `interrupted()` is true or the file system unmounts.
+  asio::awaitable<Result<bool>> SetLock(uint64_t inode, proto::FileLock lock, bool wait,
+                                        std::function<bool()> interrupted = {});
+  // Drops the locks of `owner` of one kind (POSIX at every close of the
+  // owner's descriptors, flock at the release of the open file), if it took
+  // any here: no metadata write otherwise.
+  asio::awaitable<Status> UnlockOwner(uint64_t inode, uint64_t owner, bool flock);
+
   MetaClient& meta() { return meta_; }
   BlobClient& blobs() { return blobs_; }
 
@@ -189,6 +208,8 @@ class FileSystem {
   std::set<std::string> fetching_;  // prefetches under way
   std::unique_ptr<asio::steady_timer> renew_timer_;
   std::shared_ptr<FidBatch> fids_;  // the batch ids are taken from; null: none
+  // (inode, owner, flock) of the owners that took locks here and may hold some.
+  std::set<std::tuple<uint64_t, uint64_t, bool>> lockers_;
   std::set<uint64_t> to_release_;  // inodes whose last handle closed, lease not yet released
   std::set<uint64_t> releasing_;   // inodes of the batch in flight
   bool release_scheduled_ = false;

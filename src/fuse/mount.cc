@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <fuse_lowlevel.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 #include <future>
@@ -173,6 +175,9 @@ void OpInit(void* userdata, struct fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // Locks are the metanode's, for every client of the volume.
+  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -386,22 +391,91 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
   });
 }
 
-void OpFlush(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+// Every close of a descriptor: the data is committed, and the closing
+// owner's POSIX locks on the file go (the kernel leaves that to us).
+void OpFlush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   Impl* m = Impl::Of(req);
-  m->Spawn([m, req, h = fi->fh]() -> asio::awaitable<void> {
+  m->Spawn([m, req, ino, h = fi->fh, owner = fi->lock_owner]() -> asio::awaitable<void> {
     Status s = co_await m->fs.Flush(h);
+    Status u = co_await m->fs.UnlockOwner(ino, owner, /*flock=*/false);
+    if (s.ok()) s = u;
     fuse_reply_err(req, s.ok() ? 0 : Errno(s));
   });
 }
 
-void OpRelease(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+void OpRelease(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   Impl* m = Impl::Of(req);
-  m->Spawn([m, req, h = fi->fh]() -> asio::awaitable<void> {
+  m->Spawn([m, req, ino, h = fi->fh, flock = fi->flock_release != 0,
+            owner = fi->lock_owner]() -> asio::awaitable<void> {
     // (A file this client wrote lost its cached entry at the write: its
     // next open drops the pages.)
+    if (flock) (void)co_await m->fs.UnlockOwner(ino, owner, /*flock=*/true);
     Status s = co_await m->fs.Release(h);
     fuse_reply_err(req, s.ok() ? 0 : Errno(s));
   });
+}
+
+// ---- file locks: held cluster-wide by the metanode ----
+
+proto::FileLock ToFileLock(const struct flock& l, uint64_t owner) {
+  proto::FileLock f;
+  f.set_type(l.l_type == F_WRLCK ? proto::FILE_LOCK_WRITE : l.l_type == F_RDLCK ? proto::FILE_LOCK_READ : proto::FILE_UNLOCK);
+  f.set_start(static_cast<uint64_t>(l.l_start));
+  f.set_end(l.l_len == 0 ? std::numeric_limits<uint64_t>::max()
+                         : static_cast<uint64_t>(l.l_start) + static_cast<uint64_t>(l.l_len) - 1);
+  f.set_owner(owner);
+  f.set_pid(static_cast<uint32_t>(l.l_pid));
+  return f;
+}
+
+void OpGetLk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi, struct flock* lock) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, want = ToFileLock(*lock, fi->lock_owner), asked = *lock]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.GetLock(ino, want);
+    if (!r.ok()) {
+      fuse_reply_err(req, Errno(r.status()));
+      co_return;
+    }
+    struct flock out = asked;
+    if (r->type() == proto::FILE_UNLOCK) {
+      out.l_type = F_UNLCK;
+    } else {
+      out.l_type = r->type() == proto::FILE_LOCK_WRITE ? F_WRLCK : F_RDLCK;
+      out.l_whence = SEEK_SET;
+      out.l_start = static_cast<off_t>(r->start());
+      out.l_len = r->end() == std::numeric_limits<uint64_t>::max() ? 0 : static_cast<off_t>(r->end() - r->start() + 1);
+      out.l_pid = static_cast<pid_t>(r->pid());
+    }
+    fuse_reply_lock(req, &out);
+  });
+}
+
+// Takes or drops a lock; with `sleep`, waits until it is free or the caller
+// is interrupted (EINTR). Refused without waiting: EAGAIN.
+void SetLock(fuse_req_t req, fuse_ino_t ino, proto::FileLock lock, bool sleep) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino, lock = std::move(lock), sleep]() -> asio::awaitable<void> {
+    auto r = co_await m->fs.SetLock(ino, lock, sleep, [req] { return fuse_req_interrupted(req) != 0; });
+    if (!r.ok()) {
+      fuse_reply_err(req, fuse_req_interrupted(req) ? EINTR : Errno(r.status()));
+      co_return;
+    }
+    fuse_reply_err(req, *r ? 0 : EAGAIN);
+  });
+}
+
+void OpSetLk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi, struct flock* lock, int sleep) {
+  SetLock(req, ino, ToFileLock(*lock, fi->lock_owner), sleep != 0);
+}
+
+void OpFlock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi, int op) {
+  proto::FileLock lock;
+  lock.set_flock(true);
+  const int kind = op & (LOCK_SH | LOCK_EX | LOCK_UN);
+  lock.set_type(kind == LOCK_EX ? proto::FILE_LOCK_WRITE : kind == LOCK_SH ? proto::FILE_LOCK_READ : proto::FILE_UNLOCK);
+  lock.set_owner(fi->lock_owner);
+  lock.set_pid(static_cast<uint32_t>(fuse_req_ctx(req)->pid));
+  SetLock(req, ino, std::move(lock), (op & LOCK_NB) == 0);
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info* fi) {
@@ -659,6 +733,9 @@ const struct fuse_lowlevel_ops kOps = [] {
   ops.removexattr = OpRemoveXattr;
   ops.create = OpCreate;
   ops.fallocate = OpFallocate;
+  ops.getlk = OpGetLk;
+  ops.setlk = OpSetLk;
+  ops.flock = OpFlock;
   // access: default_permissions makes the kernel check; flock, getlk and
   // setlk unset: the kernel's local locks.
   return ops;

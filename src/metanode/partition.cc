@@ -115,6 +115,7 @@ Status Partition::Dispatch(const proto::MetaCommand& c, proto::MetaResponse* out
     case K::kRenameAbort: return DoRenameAbort(c.rename_abort());
     case K::kRenameResolve: return DoRenameResolve(c.rename_resolve(), out);
     case K::kRenameForget: return DoRenameForget(c.rename_forget());
+    case K::kSetLock: return DoSetLock(c.set_lock(), out);
     case K::OP_NOT_SET: break;
   }
   return Status::InvalidArgument(fmt::format("meta partition {}: command without a known operation", options_.id));
@@ -253,6 +254,7 @@ void Partition::FreeInode(InodeTree::iterator it) {
   file_bytes_ -= std::min(file_bytes_, n.size);
   orphans_.erase(it->first);
   leases_.erase(it->first);
+  locks_.erase(it->first);
   inodes_.erase(it);
 }
 

@@ -24,6 +24,9 @@
 //   expires (ExpireOp). An inode created for a dentry in another partition
 //   is an orphan until ConfirmLinkOp; past orphan_grace the leader checks
 //   the dentry and reclaims it (ReclaimOrphanOp) if there is none.
+// - File locks (flock and POSIX, metanode/file_lock.h) are held here for
+//   the whole cluster, each by a client holding a lease of the inode: they
+//   go when that lease is released or expires, or the inode is freed.
 // - Rename across partitions is a two-phase commit (ops/rename_txn.cc):
 //   the source's partition A prepares (locks the source entry, which stays
 //   visible), the destination's B prepares (locks the name), B commits (the
@@ -57,6 +60,7 @@
 #include "common/ids.h"
 #include "common/status.h"
 #include "metanode/dentry.h"
+#include "metanode/file_lock.h"
 #include "metanode/inode.h"
 #include "proto/metanode.pb.h"
 #include "raft/state_machine.h"
@@ -137,6 +141,9 @@ class Partition : public raft::StateMachine {
   Result<std::vector<std::string>> ListXattr(InodeId inode) const;
   Result<std::vector<Extent>> GetExtents(InodeId inode) const;
   proto::StatFsResponse StatFs() const;
+  // F_GETLK: the first lock of another owner than `want`'s (its client_id
+  // and owner) that conflicts with it; type FILE_UNLOCK when none does.
+  Result<proto::FileLock> GetLock(InodeId inode, proto::FileLock want) const;  // ops/lock.cc
 
   // ---- For the leader's housekeeping ----
   // Orphans whose grace period ended by `now_ns`.
@@ -193,6 +200,9 @@ class Partition : public raft::StateMachine {
   // Drops it; frees the inode if unlinked and no lease is left.
   void ReleaseLease(InodeId id);
   Status DoRenewLeases();                                                               // ops/lease.cc
+  Status DoSetLock(const proto::SetLockOp& op, proto::MetaResponse* out);              // ops/lock.cc
+  // Drops the locks `client_id` holds on `inode` (its lease ended).
+  void DropLocks(InodeId inode, uint64_t client_id);                                    // ops/lock.cc
   Status DoExpire();                                                                    // ops/lease.cc
   Status DoReclaimOrphan(const proto::ReclaimOrphanOp& op);                             // ops/lease.cc
   Status DoDeletionDone(const proto::DeletionDoneOp& op);                               // ops/lease.cc
@@ -302,6 +312,8 @@ class Partition : public raft::StateMachine {
   uint64_t file_bytes_ = 0;  // sum of inode sizes
   // Open-file leases: inode -> client -> expiry.
   std::map<InodeId, std::map<uint64_t, int64_t>> leases_;
+  // File locks (file_lock.h), each of a client holding a lease of the inode.
+  std::map<InodeId, LockList> locks_;
   std::map<InodeId, proto::OrphanRecord> orphans_;
   std::deque<proto::DeletionRecord> deletions_;
   // Cross-partition renames: txn -> its record here (pending, or finished

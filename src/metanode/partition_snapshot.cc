@@ -54,6 +54,13 @@ Result<std::string> Partition::Snapshot() {
       l->set_expires_ns(expires);
     }
   }
+  for (const auto& [id, held] : locks_) {
+    for (const proto::FileLock& l : held) {
+      proto::LockRecord* r = h.add_locks();
+      r->set_inode(id.value());
+      *r->mutable_lock() = l;
+    }
+  }
   for (const auto& [id, o] : orphans_) *h.add_orphans() = o;
   for (const proto::DeletionRecord& d : deletions_) *h.add_deletions() = d;
   h.set_next_deletion(next_deletion_);
@@ -142,6 +149,16 @@ Status Partition::Restore(std::string_view data) {
 
   std::map<InodeId, std::map<uint64_t, int64_t>> leases;
   for (const proto::LeaseRecord& l : h.leases()) leases[InodeId(l.inode())][l.client_id()] = l.expires_ns();
+  std::map<InodeId, LockList> locks;
+  for (const proto::LockRecord& r : h.locks()) {
+    proto::FileLock l = r.lock();
+    if (!ValidateLock(&l).ok() || l.type() == proto::FILE_UNLOCK || !leases.contains(InodeId(r.inode())) ||
+        !leases[InodeId(r.inode())].contains(l.client_id())) {
+      return Status::Corruption(fmt::format("meta snapshot: a lock of inode {} without a lease or valid range",
+                                            r.inode()));
+    }
+    locks[InodeId(r.inode())].push_back(std::move(l));
+  }
   std::map<InodeId, proto::OrphanRecord> orphans;
   for (const proto::OrphanRecord& o : h.orphans()) orphans[InodeId(o.inode())] = o;
   absl::flat_hash_map<uint64_t, ClientAnswers> answers;
@@ -163,6 +180,7 @@ Status Partition::Restore(std::string_view data) {
   dentries_ = std::move(dentries);
   file_bytes_ = file_bytes;
   leases_ = std::move(leases);
+  locks_ = std::move(locks);
   orphans_ = std::move(orphans);
   deletions_.assign(h.deletions().begin(), h.deletions().end());
   next_deletion_ = h.next_deletion();

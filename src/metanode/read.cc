@@ -61,6 +61,11 @@ Status Read(const Partition& p, const proto::MetaReadRequest& req, proto::MetaRe
     case proto::MetaReadRequest::kStatFs:
       *out->mutable_statfs() = p.StatFs();
       return Status::OK();
+    case proto::MetaReadRequest::kGetLock: {
+      CFS_ASSIGN_OR_RETURN(proto::FileLock conflict, p.GetLock(InodeId(req.get_lock().inode()), req.get_lock().lock()));
+      if (conflict.type() != proto::FILE_UNLOCK) *out->mutable_lock() = std::move(conflict);
+      return Status::OK();
+    }
     case proto::MetaReadRequest::READ_NOT_SET:
       break;
   }

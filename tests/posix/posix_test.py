@@ -1105,6 +1105,24 @@ class LockTest(FsTest):
         fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 10, 500)
         self.assertEqual(a.call(op="lockf", fd=1, how=fcntl.LOCK_SH | fcntl.LOCK_NB, len=10, start=500), 0)
 
+    def test_a_killed_waiter_gives_up_its_wait(self):
+        """A process killed while F_SETLKW waits leaves no lock behind."""
+        write_file(self.p("f"), bytes(10))
+        fd = os.open(self.p("f"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        fcntl.lockf(fd, fcntl.LOCK_EX, 0, 0)
+        a = self.agent()
+        self.assertEqual(a.call(op="open", fd=1, path=self.p("f")), 0)
+        a.send(op="lockf", fd=1, how=fcntl.LOCK_EX, len=0, start=0)
+        self.assertIsNone(a.reply(0.5), "F_SETLKW did not wait")
+        a.p.kill()
+        a.p.wait(timeout=10)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 0, 0)
+        b = self.agent()
+        self.assertEqual(b.call(op="open", fd=1, path=self.p("f")), 0)
+        self.assertEqual(b.call(op="lockf", fd=1, how=fcntl.LOCK_EX | fcntl.LOCK_NB, len=0, start=0), 0,
+                         "the killed waiter holds the lock")
+
     def test_posix_locks_dropped_when_any_fd_of_the_file_closes(self):
         """POSIX: closing any descriptor of a file releases all the process's
         record locks on it (unlike flock)."""
@@ -1532,6 +1550,46 @@ class TwoMountTest(FsTest):
         self.assertEqual(sorted(os.listdir(self.dir2)), sorted(["n%02d" % i for i in range(20)] + ["d"]))
         for i in range(20):
             self.assertEqual(read_file(self.q("n%02d" % i)), b"%d" % i)
+
+    def agent(self):
+        a = Agent()
+        self.addCleanup(a.close)
+        return a
+
+    def test_flock_holds_across_mounts(self):
+        """Locks are the cluster's: a holder on one mount blocks the other."""
+        write_file(self.p("f"), b"")
+        fd = os.open(self.p("f"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        a = self.agent()
+        self.assertEqual(a.call(op="open", fd=1, path=self.q("f")), 0)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.assertEqual(a.call(op="flock", fd=1, how=fcntl.LOCK_SH | fcntl.LOCK_NB), errno.EWOULDBLOCK)
+        a.send(op="flock", fd=1, how=fcntl.LOCK_EX)
+        self.assertIsNone(a.reply(0.5), "LOCK_EX on mount 2 did not wait for mount 1's holder")
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        self.assertEqual(a.reply(10), 0, "LOCK_EX on mount 2 not granted after LOCK_UN on mount 1")
+        self.assertErrno(errno.EWOULDBLOCK, fcntl.flock, fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        self.assertEqual(a.call(op="close", fd=1), 0)   # the release drops mount 2's lock
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def test_posix_locks_hold_across_mounts(self):
+        write_file(self.p("f"), bytes(1000))
+        fd = os.open(self.p("f"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        a = self.agent()
+        self.assertEqual(a.call(op="open", fd=1, path=self.q("f")), 0)
+        fcntl.lockf(fd, fcntl.LOCK_EX, 100, 0)
+        ex_nb = fcntl.LOCK_EX | fcntl.LOCK_NB
+        self.assertIn(a.call(op="lockf", fd=1, how=ex_nb, len=20, start=90), (errno.EAGAIN, errno.EACCES))
+        self.assertEqual(a.call(op="lockf", fd=1, how=ex_nb, len=100, start=100), 0)
+        l_type, _, l_start, l_len, _ = a.call(op="getlk", fd=1, type=fcntl.F_RDLCK, start=0, len=0)
+        self.assertEqual((l_type, l_start, l_len), (fcntl.F_WRLCK, 0, 100), "mount 2 sees mount 1's lock")
+        a.send(op="lockf", fd=1, how=fcntl.LOCK_EX, len=10, start=50)
+        self.assertIsNone(a.reply(0.5), "F_SETLKW on mount 2 did not wait")
+        os.close(os.open(self.p("f"), os.O_RDONLY))   # any close of the file drops our locks
+        self.assertEqual(a.reply(10), 0, "waiting lock not granted after the holder's close")
+        self.assertErrno((errno.EAGAIN, errno.EACCES), fcntl.lockf, fd, ex_nb, 1, 55)
 
 
 def setUpModule():

@@ -1,5 +1,6 @@
 // Lifetimes: open-file leases (an unlinked file stays readable while open
-// and is freed after its last release, or when its leases expire), orphan
+// and is freed after its last release, or when its leases expire; a
+// client's file locks end with its lease), orphan
 // reclamation, and the deletion queue's progress.
 #include <fmt/format.h>
 
@@ -28,6 +29,7 @@ void Partition::ReleaseLease(InodeId id) {
   auto it = leases_.find(id);
   if (it == leases_.end()) return;  // a retry, or the lease expired
   it->second.erase(client_id_);
+  DropLocks(id, client_id_);
   if (!it->second.empty()) return;
   leases_.erase(it);
   auto ni = inodes_.find(id);
@@ -45,7 +47,11 @@ Status Partition::DoRenewLeases() {
 Status Partition::DoExpire() {
   std::vector<InodeId> released;
   for (auto it = leases_.begin(); it != leases_.end();) {
-    std::erase_if(it->second, [&](const auto& kv) { return kv.second <= now_ns_; });
+    std::erase_if(it->second, [&](const auto& kv) {
+      if (kv.second > now_ns_) return false;
+      DropLocks(it->first, kv.first);
+      return true;
+    });
     if (it->second.empty()) {
       released.push_back(it->first);
       it = leases_.erase(it);
