@@ -23,11 +23,16 @@ std::string FidOf(const proto::Extent& e) {
 
 uint64_t End(const proto::Extent& e) { return e.file_offset() + e.length(); }
 
+// Inodes with cached xattr answers, and cached directory attributes: past
+// this many, the cache starts over.
+constexpr size_t kMaxCachedXattrInodes = 4096;
+constexpr size_t kMaxCachedDirAttrs = 4096;
+
 // How many needles past the one being read are fetched ahead.
 constexpr size_t kReadAheadNeedles = 2;
 
 // Extents in one AppendExtents (one log entry): a flush of more is split,
-// and a file with this many uncommitted uploads is flushed by its writer.
+// and a file with this many uncommitted pieces is flushed by its writer.
 constexpr size_t kExtentsPerCommit = 1024;
 
 }  // namespace
@@ -51,13 +56,26 @@ std::string AssembleRead(const std::vector<proto::Extent>& extents, uint64_t fil
   return out;
 }
 
-// One chunk being uploaded: a needle of `data` for [file_offset, +size).
-struct FileSystem::Upload {
+namespace {
+
+// Bytes of a file packed in a needle: [file_offset, +length) of the file
+// is [needle_offset, +length) of the needle.
+struct Piece {
   uint64_t file_offset = 0;
+  uint64_t needle_offset = 0;
+  uint64_t length = 0;
+};
+
+}  // namespace
+
+// One needle being uploaded: `data`, holding `pieces` of the file in write
+// order; once written, one extent per piece.
+struct FileSystem::Upload {
+  std::vector<Piece> pieces;
   std::string data;
   bool done = false;
   Status status;
-  proto::Extent extent;
+  std::vector<proto::Extent> extents;
 };
 
 struct FileSystem::OpenFile {
@@ -66,24 +84,42 @@ struct FileSystem::OpenFile {
   proto::Caller caller;
   uint64_t size = 0;  // as this client knows it: the attributes plus its own writes
   std::vector<proto::Extent> extents;
+  // `extents` must be fetched again; MarkStale counts the times it was
+  // set, so a fetch that overlapped a commit does not clear it.
   bool extents_stale = true;
-  // The buffered run: bytes [buf_offset, buf_offset + buf.size()).
-  uint64_t buf_offset = 0;
+  uint64_t stale_marks = 0;
+  // The needle being filled: its bytes, the pieces of the file they hold
+  // in write order (the last piece's bytes end the buffer).
   std::string buf;
+  std::vector<Piece> pieces;
   // Uploads not committed yet, in write order.
   std::deque<std::shared_ptr<Upload>> uploads;
   int in_flight = 0;
   std::set<uint32_t> unsynced;  // block groups written since the last fsync
   bool dirty = false;  // written since the last commit
   Status error;        // the first failed upload since the last flush
-  // Cancelled whenever an upload ends: waiters re-check.
+  // A flush is committing extents (AppendExtents under way): another
+  // flush waits for it, so none returns before what it flushed is
+  // committed, and commits reach the metanode in write order.
+  bool committing = false;
+  // Cancelled whenever an upload or a commit ends: waiters re-check.
   std::unique_ptr<asio::steady_timer> changed;
+
+  void MarkStale() {
+    extents_stale = true;
+    ++stale_marks;
+  }
+  // This client's writes are not all committed yet (a read must flush).
+  bool Writing() const { return dirty || !buf.empty() || !uploads.empty() || in_flight > 0 || committing; }
 };
 
 FileSystem::FileSystem(rpc::ChannelPool& pool, FileSystemOptions options)
     : pool_(pool),
       options_(std::move(options)),
-      meta_(pool, MetaClientOptions{.masters = options_.masters, .volume = options_.volume, .timeout = options_.timeout}),
+      meta_(pool, MetaClientOptions{.masters = options_.masters,
+                                    .volume = options_.volume,
+                                    .timeout = options_.timeout,
+                                    .dir_changed = [this](const proto::InodeAttr& a) { CacheDirAttr(a); }}),
       blobs_(pool, BlobClientOptions{.masters = options_.masters, .timeout = options_.timeout}) {}
 
 FileSystem::~FileSystem() = default;
@@ -171,7 +207,17 @@ void FileSystem::CountOwnWrites(proto::InodeAttr* attr) const {
   }
 }
 
+void FileSystem::CacheDirAttr(const proto::InodeAttr& attr) {
+  if (options_.attr_cache_ttl.count() <= 0) return;
+  if (dir_attrs_.size() >= kMaxCachedDirAttrs) dir_attrs_.clear();
+  dir_attrs_[attr.inode()] = CachedAttr{attr, std::chrono::steady_clock::now() + options_.attr_cache_ttl};
+}
+
 asio::awaitable<Result<proto::InodeAttr>> FileSystem::GetAttr(uint64_t inode) {
+  if (auto it = dir_attrs_.find(inode); it != dir_attrs_.end()) {
+    if (it->second.expires > std::chrono::steady_clock::now()) co_return it->second.attr;
+    dir_attrs_.erase(it);
+  }
   auto r = co_await meta_.GetAttr(inode);
   if (r.ok()) CountOwnWrites(&*r);
   co_return r;
@@ -184,6 +230,7 @@ asio::awaitable<Result<proto::InodeAttr>> FileSystem::SetAttr(SetAttrRequest req
     if (Status s = co_await FlushInode(inode, false); !s.ok()) co_return s;
   }
   const bool sized = request.valid() & proto::SETATTR_SIZE;
+  dir_attrs_.erase(inode);
   proto::MetaCommand cmd;
   *cmd.mutable_set_attr() = std::move(request);
   auto r = co_await InodeWrite(inode, std::move(cmd), c);
@@ -192,9 +239,8 @@ asio::awaitable<Result<proto::InodeAttr>> FileSystem::SetAttr(SetAttrRequest req
     auto range = handles_of_inode_.equal_range(inode);
     for (auto it = range.first; it != range.second; ++it) {
       auto& f = handles_.at(it->second);
-      const bool writing = f->dirty || !f->buf.empty() || !f->uploads.empty();
-  f->size = writing ? std::max(f->size, r->attr().size()) : r->attr().size();
-      f->extents_stale = true;
+      f->size = f->Writing() ? std::max(f->size, r->attr().size()) : r->attr().size();
+      f->MarkStale();
     }
   }
   co_return std::move(*r->mutable_attr());
@@ -208,11 +254,15 @@ asio::awaitable<Result<proto::InodeAttr>> FileSystem::Create(uint64_t parent, st
 
 asio::awaitable<Status> FileSystem::Unlink(uint64_t parent, std::string_view name, bool rmdir,
                                            const proto::Caller& c) {
+  // The directory removed may be cached (as a parent of an earlier change).
+  if (rmdir) dir_attrs_.clear();
   co_return co_await meta_.Unlink(parent, name, rmdir, c);
 }
 
 asio::awaitable<Status> FileSystem::Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
                                            std::string_view dst_name, uint32_t flags, const proto::Caller& c) {
+  // A directory moved or replaced may be cached (its parent, ctime, links).
+  dir_attrs_.clear();
   co_return co_await meta_.Rename(src_parent, src_name, dst_parent, dst_name, flags, c);
 }
 
@@ -275,16 +325,34 @@ asio::awaitable<Status> FileSystem::SetXattr(uint64_t inode, std::string_view na
   op->set_name(std::string(name));
   op->set_value(std::string(value));
   op->set_flags(flags);
+  xattrs_.erase(inode);
+  dir_attrs_.erase(inode);  // its ctime changes
   auto r = co_await InodeWrite(inode, std::move(cmd), c);
   co_return r.status();
 }
 
 asio::awaitable<Result<std::string>> FileSystem::GetXattr(uint64_t inode, std::string_view name,
                                                           const proto::Caller& c) {
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = xattrs_.find(inode); it != xattrs_.end()) {
+    auto n = it->second.find(name);
+    if (n != it->second.end() && n->second.expires > now) {
+      if (!n->second.found) co_return Status::NoAttribute(fmt::format("inode {}: no attribute {}", inode, name));
+      co_return n->second.value;
+    }
+  }
   proto::MetaReadRequest req;
   req.mutable_get_xattr()->set_inode(inode);
   req.mutable_get_xattr()->set_name(std::string(name));
   auto r = co_await InodeRead(inode, std::move(req), c);
+  if (!r.ok() && !r.status().Is(Code::kNoAttribute)) co_return r.status();
+  if (options_.xattr_cache_ttl.count() > 0) {
+    if (xattrs_.size() >= kMaxCachedXattrInodes) xattrs_.clear();
+    CachedXattr& e = xattrs_[inode][std::string(name)];
+    e.found = r.ok();
+    e.value = r.ok() ? r->value() : std::string();
+    e.expires = now + options_.xattr_cache_ttl;
+  }
   if (!r.ok()) co_return r.status();
   co_return std::move(*r->mutable_value());
 }
@@ -301,6 +369,8 @@ asio::awaitable<Status> FileSystem::RemoveXattr(uint64_t inode, std::string_view
   proto::MetaCommand cmd;
   cmd.mutable_remove_xattr()->set_inode(inode);
   cmd.mutable_remove_xattr()->set_name(std::string(name));
+  xattrs_.erase(inode);
+  dir_attrs_.erase(inode);
   auto r = co_await InodeWrite(inode, std::move(cmd), c);
   co_return r.status();
 }
@@ -390,6 +460,7 @@ asio::awaitable<uint64_t> FileSystem::AddHandle(uint64_t inode, uint64_t size, c
 }
 
 asio::awaitable<Status> FileSystem::RefreshExtents(std::shared_ptr<OpenFile> f) {
+  const uint64_t marks = f->stale_marks;
   proto::MetaReadRequest req;
   req.mutable_get_extents()->set_inode(f->inode);
   auto r = co_await InodeRead(f->inode, std::move(req), proto::Caller());
@@ -397,9 +468,9 @@ asio::awaitable<Status> FileSystem::RefreshExtents(std::shared_ptr<OpenFile> f) 
   f->extents.assign(r->extents().begin(), r->extents().end());
   // The size is the metanode's (this client's writes are flushed by now:
   // Read flushes first; a truncate elsewhere shrinks it).
-  const bool writing = f->dirty || !f->buf.empty() || !f->uploads.empty();
-  f->size = writing ? std::max(f->size, r->attr().size()) : r->attr().size();
-  f->extents_stale = false;
+  f->size = f->Writing() ? std::max(f->size, r->attr().size()) : r->attr().size();
+  // A commit or truncate while this fetch was out: fetch again.
+  f->extents_stale = f->stale_marks != marks;
   co_return Status::OK();
 }
 
@@ -456,12 +527,12 @@ asio::awaitable<Result<std::string>> FileSystem::Read(uint64_t handle, uint64_t 
   auto range = handles_of_inode_.equal_range(f->inode);
   for (auto it = range.first; it != range.second && !dirty; ++it) {
     const auto& h = handles_.at(it->second);
-    dirty = h->dirty || !h->buf.empty() || !h->uploads.empty();
+    dirty = h->Writing();
   }
   if (dirty) {
     if (Status s = co_await FlushInode(f->inode, false); !s.ok()) co_return s;
   }
-  if (f->extents_stale) {
+  while (f->extents_stale) {
     if (Status s = co_await RefreshExtents(f); !s.ok()) co_return s;
   }
   if (offset >= f->size) co_return std::string();
@@ -498,22 +569,28 @@ asio::awaitable<Status> FileSystem::Write(uint64_t handle, uint64_t offset, std:
   if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
   if (data.empty()) co_return Status::OK();
   if (!f->error.ok()) co_return f->error;
-  const uint64_t buf_end = f->buf_offset + f->buf.size();
-  if (!f->buf.empty() && offset >= f->buf_offset && offset <= buf_end) {
-    // Inside or right after the run: write in place, growing it.
-    const size_t at = offset - f->buf_offset;
+  Piece* last = f->pieces.empty() ? nullptr : &f->pieces.back();
+  if (last && offset >= last->file_offset && offset <= last->file_offset + last->length) {
+    // Inside or right after the last piece: in place, growing it (a
+    // sequential writer fills whole needles with one piece).
+    const size_t at = last->needle_offset + (offset - last->file_offset);
     if (at + data.size() > f->buf.size()) f->buf.resize(at + data.size());
     std::copy(data.begin(), data.end(), f->buf.begin() + static_cast<ptrdiff_t>(at));
+    last->length = std::max<uint64_t>(last->length, offset + data.size() - last->file_offset);
   } else {
-    if (!f->buf.empty()) co_await CutBuffer(f, true);
-    f->buf_offset = offset;
-    f->buf.assign(data);
+    // Anywhere else: a new piece packed into the same needle (a random
+    // writer's small writes share needles; the later piece wins where
+    // they overlap, as the extents are committed in order).
+    f->pieces.push_back(Piece{offset, f->buf.size(), data.size()});
+    f->buf.append(data);
   }
   f->dirty = true;
   f->size = std::max<uint64_t>(f->size, offset + data.size());
   if (f->buf.size() >= options_.chunk_bytes) co_await CutBuffer(f, false);
   // Many small scattered writes: commit them now and then, not all at close.
-  if (f->uploads.size() >= kExtentsPerCommit) {
+  size_t pending = f->pieces.size();
+  for (const auto& u : f->uploads) pending += u->pieces.size();
+  if (pending >= kExtentsPerCommit) {
     if (Status s = co_await FlushFile(f, false); !s.ok()) co_return s;
   }
   co_return f->error;
@@ -526,8 +603,21 @@ asio::awaitable<void> FileSystem::CutBuffer(std::shared_ptr<OpenFile> f, bool al
       (void)co_await f->changed->async_wait(asio::as_tuple(asio::use_awaitable));
     }
     auto u = std::make_shared<Upload>();
-    u->file_offset = f->buf_offset;
     const size_t n = std::min(f->buf.size(), options_.chunk_bytes);
+    // The pieces in the first n bytes go; one that crosses n is split.
+    std::vector<Piece> rest;
+    for (const Piece& p : f->pieces) {
+      if (p.needle_offset + p.length <= n) {
+        u->pieces.push_back(p);
+      } else if (p.needle_offset >= n) {
+        rest.push_back(Piece{p.file_offset, p.needle_offset - n, p.length});
+      } else {
+        const uint64_t head = n - p.needle_offset;
+        u->pieces.push_back(Piece{p.file_offset, p.needle_offset, head});
+        rest.push_back(Piece{p.file_offset + head, 0, p.length - head});
+      }
+    }
+    f->pieces = std::move(rest);
     if (n == f->buf.size()) {
       u->data = std::move(f->buf);
       f->buf.clear();
@@ -535,7 +625,6 @@ asio::awaitable<void> FileSystem::CutBuffer(std::shared_ptr<OpenFile> f, bool al
       u->data.assign(f->buf, 0, n);
       f->buf.erase(0, n);
     }
-    f->buf_offset += n;
     f->uploads.push_back(u);
     ++f->in_flight;
     asio::co_spawn(co_await asio::this_coro::executor, RunUpload(f, u), asio::detached);
@@ -553,21 +642,24 @@ asio::awaitable<void> FileSystem::RunUpload(std::shared_ptr<OpenFile> f, std::sh
     Status s = co_await blobs_.Write(a, fid->second, std::move(u->data), po);
     if (s.ok()) {
       f->unsynced.insert(a.block_group());
-      proto::Extent& e = u->extent;
-      e.set_file_offset(u->file_offset);
-      e.set_length(size);
-      e.set_block_group(a.block_group());
-      e.set_needle_id(fid->second);
-      e.set_cookie(a.cookie());
-      e.set_needle_offset(0);
-      e.set_needle_size(size);
-      e.set_crc32c(crc);
+      for (const Piece& p : u->pieces) {
+        proto::Extent& e = u->extents.emplace_back();
+        e.set_file_offset(p.file_offset);
+        e.set_length(static_cast<uint32_t>(p.length));
+        e.set_block_group(a.block_group());
+        e.set_needle_id(fid->second);
+        e.set_cookie(a.cookie());
+        e.set_needle_offset(static_cast<uint32_t>(p.needle_offset));
+        e.set_needle_size(size);
+        e.set_crc32c(crc);
+      }
     } else {
       if (fids_ == fid->first) fids_.reset();  // its block group may be full or gone: a new batch next time
-      u->status = s.WithContext(fmt::format("write of inode {} at {}", f->inode, u->file_offset));
+      u->status = s.WithContext(fmt::format("write of inode {} at {}", f->inode, u->pieces.front().file_offset));
     }
   } else {
-    u->status = fid.status().WithContext(fmt::format("assign for inode {} at {}", f->inode, u->file_offset));
+    u->status =
+        fid.status().WithContext(fmt::format("assign for inode {} at {}", f->inode, u->pieces.front().file_offset));
   }
   u->data = std::string();
   u->done = true;
@@ -596,7 +688,7 @@ asio::awaitable<Result<std::pair<std::shared_ptr<FileSystem::FidBatch>, uint64_t
 
 asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool sync) {
   co_await CutBuffer(f, true);
-  while (f->in_flight > 0) {
+  while (f->in_flight > 0 || f->committing) {
     (void)co_await f->changed->async_wait(asio::as_tuple(asio::use_awaitable));
   }
   if (!f->error.ok()) {
@@ -615,18 +707,28 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
   }
   if (!f->dirty) co_return Status::OK();
   // In order, at most kExtentsPerCommit to a log entry.
-  std::vector<std::shared_ptr<Upload>> uploads(f->uploads.begin(), f->uploads.end());
+  std::vector<proto::Extent> all;
+  for (const auto& u : f->uploads) all.insert(all.end(), u->extents.begin(), u->extents.end());
   f->uploads.clear();
   f->dirty = false;
-  for (size_t i = 0; i < uploads.size() || i == 0; i += kExtentsPerCommit) {
-    std::vector<proto::Extent> extents;
-    for (size_t j = i; j < std::min(uploads.size(), i + kExtentsPerCommit); ++j) extents.push_back(uploads[j]->extent);
+  f->committing = true;
+  Status committed;
+  for (size_t i = 0; i < all.size() || i == 0; i += kExtentsPerCommit) {
+    const size_t to = std::min(all.size(), i + kExtentsPerCommit);
+    std::vector<proto::Extent> extents(all.begin() + static_cast<ptrdiff_t>(std::min(i, to)),
+                                       all.begin() + static_cast<ptrdiff_t>(to));
     auto r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
-    if (!r.ok()) co_return r.status();
+    if (!r.ok()) {
+      committed = r.status();
+      break;
+    }
   }
+  f->committing = false;
+  f->changed->cancel();
+  if (!committed.ok()) co_return committed;
   // Every handle of the inode reads the new extents.
   auto range = handles_of_inode_.equal_range(f->inode);
-  for (auto it = range.first; it != range.second; ++it) handles_.at(it->second)->extents_stale = true;
+  for (auto it = range.first; it != range.second; ++it) handles_.at(it->second)->MarkStale();
   co_return Status::OK();
 }
 

@@ -3,11 +3,12 @@
 //
 // - Metadata goes through MetaClient (routing by inode range and parent,
 //   retries with request ids, cross-partition operations).
-// - Writes: each open file has a write buffer for one contiguous run of
-//   bytes. A write that continues the run is appended; any other write
-//   first cuts the run off. A run is cut into chunks of up to chunk_bytes,
-//   each uploaded as one needle (BlobClient::Put: the block group's primary
-//   replicates it) while the next fills, up to uploads_in_flight at once.
+// - Writes: each open file fills a needle buffer of up to chunk_bytes. A
+//   write that continues (or lands inside) the last piece written grows it
+//   in place; any other write becomes a new piece packed behind it, so
+//   scattered small writes share needles. A full buffer is uploaded as one
+//   needle (the block group's primary replicates it) while the next fills,
+//   up to uploads_in_flight at once; each piece becomes one extent.
 //   Flush (close, fsync, a read of the file, a setattr) waits for the
 //   uploads and commits their extents with one AppendExtents, in the order
 //   the writes were made, so a later write overlays an earlier one.
@@ -20,6 +21,11 @@
 //   for sequential reads. Holes read as zeros.
 // - Close-to-open consistency: open fetches the attributes and extents
 //   again; what another client closed before our open is seen.
+// - Extended attributes: GetXattr answers (found or not) are cached for
+//   xattr_cache_ttl, like the kernel's attributes, and dropped at this
+//   client's own changes; another client's change is seen within the ttl.
+//   Directories this client changed answer GetAttr from their write's
+//   answer for attr_cache_ttl (the kernel's own attribute timeout).
 // - Open files hold a lease in their inode's partition (an unlinked file
 //   stays readable while open), renewed every lease_renew_interval.
 //
@@ -60,6 +66,16 @@ struct FileSystemOptions {
   std::chrono::milliseconds fid_batch_ttl{10000};  // a batch older than this is not used (its group may fill)
   size_t chunk_cache_bytes = 256 << 20;
   std::chrono::milliseconds lease_renew_interval{20000};
+  // Answers of GetXattr, found or not, are kept this long (0: not kept) and
+  // dropped at this client's own SetXattr/RemoveXattr of the inode. The
+  // kernel asks for security.capability before every write to a file.
+  std::chrono::milliseconds xattr_cache_ttl{1000};
+  // The attributes of directories this client changed, as its write's
+  // answer gave them (MetaResponse.dirs), answer GetAttr this long (0: not
+  // kept): the kernel asks for them right after every create or unlink in
+  // the directory. Dropped at this client's setattr/xattr change of the
+  // directory, and all of them at a rename or rmdir.
+  std::chrono::milliseconds attr_cache_ttl{1000};
 };
 
 // What SetAttr changes (proto::SetAttrField bits in `valid`).
@@ -163,8 +179,8 @@ class FileSystem {
   // Flushes every handle of `inode` (before reading or changing its size).
   asio::awaitable<Status> FlushInode(uint64_t inode, bool sync);
   asio::awaitable<Status> FlushFile(std::shared_ptr<OpenFile> f, bool sync);
-  // Cuts the file's buffered run into uploads (the last partial chunk too
-  // when `all`).
+  // Cuts the file's needle buffer into uploads of chunk_bytes (the last,
+  // partial one too when `all`).
   asio::awaitable<void> CutBuffer(std::shared_ptr<OpenFile> f, bool all);
   asio::awaitable<void> RunUpload(std::shared_ptr<OpenFile> f, std::shared_ptr<Upload> u);
   // Needle ids come from the master in batches (Assign with a count): the
@@ -206,6 +222,19 @@ class FileSystem {
   std::list<std::string> lru_;
   size_t cache_bytes_ = 0;
   std::set<std::string> fetching_;  // prefetches under way
+  // GetXattr answers: inode -> name -> value (or none) until `expires`.
+  struct CachedXattr {
+    bool found = false;
+    std::string value;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::unordered_map<uint64_t, std::map<std::string, CachedXattr, std::less<>>> xattrs_;
+  struct CachedAttr {
+    proto::InodeAttr attr;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::unordered_map<uint64_t, CachedAttr> dir_attrs_;  // inode -> attributes until `expires`
+  void CacheDirAttr(const proto::InodeAttr& attr);
   std::unique_ptr<asio::steady_timer> renew_timer_;
   std::shared_ptr<FidBatch> fids_;  // the batch ids are taken from; null: none
   // (inode, owner, flock) of the owners that took locks here and may hold some.

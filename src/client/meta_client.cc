@@ -110,6 +110,9 @@ asio::awaitable<Result<proto::MetaResponse>> MetaClient::Write(uint64_t partitio
   proto::MetaResponse resp;
   auto r = co_await router_.Call(partition, proto::METANODE_WRITE, req, &resp);
   if (!r.ok()) co_return r.status();
+  if (options_.dir_changed) {
+    for (const proto::InodeAttr& d : resp.dirs()) options_.dir_changed(d);
+  }
   co_return resp;
 }
 

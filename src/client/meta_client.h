@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -55,6 +56,9 @@ struct MetaClientOptions {
   // this many of them and answers Aborted, as if the client died there; the
   // metanodes must then clean up (orphans, rename resolution). 0: off.
   int crash_after = 0;
+  // Called with each directory attribute a write's answer carries (the
+  // directories it changed, as they are after it), on the awaiting strand.
+  std::function<void(const proto::InodeAttr&)> dir_changed;
 };
 
 // A MetaResponse's code and message as a Status.

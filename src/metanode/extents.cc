@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
 #include <fmt/format.h>
@@ -60,22 +61,73 @@ Status ValidateExtent(const Extent& e) {
 }
 
 void OverlayExtent(std::vector<Extent>* extents, const Extent& e, std::vector<Extent>* dropped) {
-  auto first = FirstEndingAfter(extents, e.file_offset);
-  auto last = first;
-  std::vector<Extent> replaced;
-  std::vector<Extent> pieces;
-  while (last != extents->end() && last->file_offset < e.end()) {
-    if (last->file_offset < e.file_offset) pieces.push_back(Piece(*last, last->file_offset, e.file_offset));
-    replaced.push_back(*last);
-    ++last;
+  OverlayExtents(extents, std::span<const Extent>(&e, 1), dropped);
+}
+
+void OverlayExtents(std::vector<Extent>* extents, std::span<const Extent> incoming, std::vector<Extent>* dropped) {
+  if (incoming.empty()) return;
+  // 1. The batch on its own, in order (later over earlier): small, so the
+  //    shifting of a sorted vector costs little.
+  std::vector<Extent> overlay;
+  std::vector<Extent> candidates;  // extents cut or hidden: their needles may be garbage now
+  for (const Extent& e : incoming) {
+    auto first = FirstEndingAfter(&overlay, e.file_offset);
+    auto last = first;
+    std::vector<Extent> pieces;
+    while (last != overlay.end() && last->file_offset < e.end()) {
+      if (last->file_offset < e.file_offset) pieces.push_back(Piece(*last, last->file_offset, e.file_offset));
+      if (last->end() > e.end()) pieces.push_back(Piece(*last, e.end(), last->end()));
+      candidates.push_back(*last);
+      ++last;
+    }
+    // Keep order: the left piece, e, the right piece.
+    std::vector<Extent> placed;
+    for (const Extent& p : pieces) {
+      if (p.file_offset < e.file_offset) placed.push_back(p);
+    }
+    placed.push_back(e);
+    for (const Extent& p : pieces) {
+      if (p.file_offset >= e.end()) placed.push_back(p);
+    }
+    auto at = overlay.erase(first, last);
+    overlay.insert(at, placed.begin(), placed.end());
   }
-  pieces.push_back(e);
-  if (!replaced.empty() && replaced.back().end() > e.end()) {
-    pieces.push_back(Piece(replaced.back(), e.end(), replaced.back().end()));
+  // 2. One merge of the disjoint, sorted overlay over the file's extents:
+  //    linear in both, however many extents the file has.
+  std::vector<Extent> out;
+  out.reserve(extents->size() + 2 * overlay.size());
+  auto old = extents->begin();
+  const auto old_end = extents->end();
+  for (const Extent& e : overlay) {
+    while (old != old_end && old->end() <= e.file_offset) out.push_back(*old++);
+    while (old != old_end && old->file_offset < e.end()) {
+      candidates.push_back(*old);
+      if (old->file_offset < e.file_offset) out.push_back(Piece(*old, old->file_offset, e.file_offset));
+      if (old->end() > e.end()) {
+        *old = Piece(*old, e.end(), old->end());  // its tail may meet the next overlay extent
+        break;
+      }
+      ++old;
+    }
+    out.push_back(e);
   }
-  auto at = extents->erase(first, last);
-  extents->insert(at, pieces.begin(), pieces.end());
-  ReportUnreferenced(replaced, *extents, dropped);
+  out.insert(out.end(), old, old_end);
+  *extents = std::move(out);
+  // 3. The needles of the candidates that no extent names any more, once each.
+  if (candidates.empty()) return;
+  absl::flat_hash_map<NeedleKey, const Extent*> unreferenced;
+  for (const Extent& c : candidates) unreferenced.try_emplace(KeyOf(c), &c);
+  for (const Extent& e : *extents) {
+    if (unreferenced.empty()) break;
+    unreferenced.erase(KeyOf(e));
+  }
+  // In the candidates' order, so that every replica reports the same.
+  for (const Extent& c : candidates) {
+    auto it = unreferenced.find(KeyOf(c));
+    if (it == unreferenced.end()) continue;
+    dropped->push_back(c);
+    unreferenced.erase(it);
+  }
 }
 
 void TruncateExtents(std::vector<Extent>* extents, uint64_t size, std::vector<Extent>* dropped) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "common/status.h"
@@ -29,6 +30,11 @@ Status ValidateExtent(const Extent& e);
 // accordingly), then `e` is inserted. Needles that end up with no extent
 // are appended to `dropped` (one extent each, naming the needle).
 void OverlayExtent(std::vector<Extent>* extents, const Extent& e, std::vector<Extent>* dropped);
+
+// OverlayExtent for each of `incoming` in order, in one pass over
+// `extents` (linear in both: a batch of small writes into a fragmented
+// file does not shift the whole list once per extent).
+void OverlayExtents(std::vector<Extent>* extents, std::span<const Extent> incoming, std::vector<Extent>* dropped);
 
 // Cuts everything at or past `size`; the same report as OverlayExtent.
 void TruncateExtents(std::vector<Extent>* extents, uint64_t size, std::vector<Extent>* dropped);

@@ -157,5 +157,56 @@ TEST(ExtentsTest, RandomOverlaysMatchAByteModel) {
   }
 }
 
+// Batches as a client sends them: several pieces packed in one needle (at
+// increasing needle offsets), overlapping each other and what was there.
+TEST(ExtentsTest, RandomBatchesOfPackedPiecesMatchAByteModel) {
+  std::mt19937 rng(11);
+  std::vector<Extent> es;
+  constexpr uint64_t kSize = 5000;
+  std::vector<uint64_t> model(kSize, 0), model_off(kSize, 0);
+  std::set<uint64_t> dropped_ids;
+  uint64_t needles = 0;
+  for (int round = 0; round < 300; ++round) {
+    const uint64_t needle = ++needles;
+    std::vector<Extent> batch;
+    uint32_t packed = 0;
+    const int pieces = 1 + static_cast<int>(rng() % 40);
+    for (int k = 0; k < pieces; ++k) {
+      const uint64_t off = rng() % (kSize - 200);
+      const uint32_t len = 1 + rng() % 150;
+      Extent e = E(off, len, needle, packed);
+      packed += len;
+      batch.push_back(e);
+      for (uint64_t i = off; i < off + len; ++i) {
+        model[i] = needle;
+        model_off[i] = e.needle_offset + (i - off);
+      }
+    }
+    for (Extent& e : batch) e.needle_size = packed;
+    std::vector<Extent> dropped;
+    OverlayExtents(&es, batch, &dropped);
+    for (const Extent& d : dropped) {
+      EXPECT_TRUE(dropped_ids.insert(d.needle_id).second) << "needle dropped twice";
+      EXPECT_EQ(std::count(model.begin(), model.end(), d.needle_id), 0) << "dropped while visible";
+    }
+  }
+  std::vector<uint64_t> seen(kSize, 0), seen_off(kSize, 0);
+  uint64_t last_end = 0;
+  for (const Extent& e : es) {
+    ASSERT_GE(e.file_offset, last_end) << "overlapping or unsorted";
+    last_end = e.end();
+    for (uint64_t i = e.file_offset; i < e.end(); ++i) {
+      seen[i] = e.needle_id;
+      seen_off[i] = e.needle_offset + (i - e.file_offset);
+    }
+  }
+  EXPECT_EQ(seen, model);
+  EXPECT_EQ(seen_off, model_off);
+  for (uint64_t n = 1; n <= needles; ++n) {
+    const bool visible = std::count(model.begin(), model.end(), n) > 0;
+    EXPECT_NE(visible, dropped_ids.contains(n)) << "needle " << n;
+  }
+}
+
 }  // namespace
 }  // namespace cfs::metanode

@@ -75,6 +75,7 @@ proto::MetaResponse Partition::Execute(const proto::MetaCommand& command) {
   client_id_ = command.client_id();
   Status s = Dispatch(command, &out);
   caller_ = nullptr;
+  if (s.ok()) AddChangedDirs(command, &out);
   if (!s.ok()) {
     out.Clear();
     out.set_code(static_cast<uint32_t>(s.code()));
@@ -83,6 +84,27 @@ proto::MetaResponse Partition::Execute(const proto::MetaCommand& command) {
   if (command.seq() != 0) RememberAnswer(command, out);
   PublishStats();
   return out;
+}
+
+void Partition::AddChangedDirs(const proto::MetaCommand& c, proto::MetaResponse* out) const {
+  using K = proto::MetaCommand::OpCase;
+  uint64_t dirs[2] = {0, 0};
+  switch (c.op_case()) {
+    case K::kCreate: dirs[0] = c.create().parent(); break;
+    case K::kCreateDentry: dirs[0] = c.create_dentry().parent(); break;
+    case K::kUnlink: dirs[0] = c.unlink().parent(); break;
+    case K::kLink: dirs[0] = c.link().parent(); break;
+    case K::kRename:
+      dirs[0] = c.rename().src_parent();
+      if (c.rename().dst_parent() != dirs[0]) dirs[1] = c.rename().dst_parent();
+      break;
+    default: return;
+  }
+  for (uint64_t d : dirs) {
+    if (d == 0) continue;
+    auto it = inodes_.find(InodeId(d));
+    if (it != inodes_.end()) InodeToAttr(it->first, it->second, out->add_dirs());
+  }
 }
 
 Status Partition::Dispatch(const proto::MetaCommand& c, proto::MetaResponse* out) {

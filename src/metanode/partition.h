@@ -173,6 +173,8 @@ class Partition : public raft::StateMachine {
   // Dispatch (partition.cc) and the operations (ops/*.cc). Each fills `out`
   // on success; an error becomes the answer's code.
   Status Dispatch(const proto::MetaCommand& command, proto::MetaResponse* out);
+  // After a command that changed directories here: their attributes (MetaResponse.dirs).
+  void AddChangedDirs(const proto::MetaCommand& command, proto::MetaResponse* out) const;
   Status DoCreate(const proto::CreateOp& op, proto::MetaResponse* out);                // ops/create.cc
   Status DoCreateInode(const proto::CreateInodeOp& op, proto::MetaResponse* out);      // ops/create.cc
   Status DoConfirmLink(const proto::ConfirmLinkOp& op);                                 // ops/create.cc

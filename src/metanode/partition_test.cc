@@ -44,6 +44,41 @@ TEST_F(PartitionTest, RetryOlderThanTheKeptAnswersIsRefusedNotReapplied) {
   EXPECT_EQ(Attr(f).nlink(), 2u) << "applied once";
 }
 
+// Answers of the commands that change a directory's entries carry the
+// directory's attributes as they are after it (the client caches them).
+TEST_F(PartitionTest, EntryChangesAnswerWithTheChangedDirectories) {
+  const uint64_t a = Dir(1, "a");
+  const uint64_t b = Dir(1, "b");
+  now_ += 10;
+  proto::MetaResponse r = Create(a, "f", S_IFREG | 0644);
+  ASSERT_EQ(r.dirs_size(), 1);
+  EXPECT_EQ(r.dirs(0).inode(), a);
+  EXPECT_EQ(r.dirs(0).mtime_ns(), now_);
+  EXPECT_EQ(r.dirs(0).SerializeAsString(), Attr(a).SerializeAsString());
+  Dir(a, "sub");
+  EXPECT_EQ(Attr(a).nlink(), 3u);
+  now_ += 10;
+  r = Rename(a, "f", b, "g");
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  ASSERT_EQ(r.dirs_size(), 2);
+  EXPECT_EQ(r.dirs(0).SerializeAsString(), Attr(a).SerializeAsString());
+  EXPECT_EQ(r.dirs(1).SerializeAsString(), Attr(b).SerializeAsString());
+  EXPECT_EQ(r.dirs(1).mtime_ns(), now_);
+  r = Rename(b, "g", b, "h");
+  EXPECT_EQ(r.dirs_size(), 1) << "one directory, listed once";
+  r = Link(Find(b, "h"), a, "l");
+  ASSERT_EQ(r.dirs_size(), 1);
+  EXPECT_EQ(r.dirs(0).inode(), a);
+  now_ += 10;
+  r = Unlink(a, "sub", true);
+  ASSERT_EQ(r.dirs_size(), 1);
+  EXPECT_EQ(r.dirs(0).nlink(), 2u);
+  EXPECT_EQ(r.dirs(0).mtime_ns(), now_);
+  // Failed commands and other operations carry none.
+  EXPECT_EQ(Unlink(a, "missing").dirs_size(), 0);
+  EXPECT_EQ(SetAttr(a, proto::SETATTR_MODE, [](proto::SetAttrOp& op) { op.set_mode(0700); }).dirs_size(), 0);
+}
+
 TEST_F(PartitionTest, TimeNeverRunsBackwards) {
   now_ = 5'000'000;
   const uint64_t a = File(1, "a");

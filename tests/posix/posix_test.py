@@ -40,6 +40,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import unittest
@@ -1509,6 +1510,36 @@ class IntegrityTest(FsTest):
                 SEED, path, first_difference(got, model)))
 
 
+    def test_concurrent_reads_right_after_a_write_see_it(self):
+        """Several reads at once (O_DIRECT: each one a FUSE read) just after a
+        write: each must see it, not the extents from before the write's
+        commit (two reads flushed at once; a fetch raced the commit)."""
+        rng = random.Random(SEED)
+        path = self.p("f")
+        model = bytearray(MiB)
+        write_file(path, bytes(model))
+        fd = os.open(path, os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        rfd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, rfd)
+        for step in range(60):
+            off = rng.randrange(0, MiB - 5000)
+            buf = rng.randbytes(rng.randrange(1, 5000))
+            write_all(fd, buf, off)
+            model[off:off + len(buf)] = buf
+            got = [None] * 4
+
+            def read(i):
+                got[i] = os.pread(rfd, len(buf), off)
+            threads = [threading.Thread(target=read, args=(i,)) for i in range(len(got))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for i, g in enumerate(got):
+                self.assertEqual(g, bytes(buf), "seed %d step %d reader %d: read %d+%d" % (SEED, step, i, off, len(buf)))
+        self.assertEqual(sha(read_file(path)), sha(model))
+
 @unittest.skipUnless(ROOT2, "CFS_POSIX_DIR2 (a second mount of the same volume) not set")
 class TwoMountTest(FsTest):
     def setUp(self):
@@ -1570,8 +1601,16 @@ class TwoMountTest(FsTest):
         fcntl.flock(fd, fcntl.LOCK_UN)
         self.assertEqual(a.reply(10), 0, "LOCK_EX on mount 2 not granted after LOCK_UN on mount 1")
         self.assertErrno(errno.EWOULDBLOCK, fcntl.flock, fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        self.assertEqual(a.call(op="close", fd=1), 0)   # the release drops mount 2's lock
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.assertEqual(a.call(op="close", fd=1), 0)
+        # The release drops mount 2's lock; FUSE sends it after close returns.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                self.assertLess(time.monotonic(), deadline, "mount 2's lock not dropped at its release")
+                time.sleep(0.01)
 
     def test_posix_locks_hold_across_mounts(self):
         write_file(self.p("f"), bytes(1000))

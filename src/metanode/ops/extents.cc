@@ -29,7 +29,7 @@ Status Partition::DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaR
                                         extents.size() + incoming.size(), kMaxExtentsPerInode));
   }
   std::vector<Extent> dropped;
-  for (const Extent& e : incoming) OverlayExtent(&extents, e, &dropped);
+  OverlayExtents(&extents, incoming, &dropped);
   QueueDeletions(dropped);
   SetSize(*n, size);
   n->mtime_ns = n->ctime_ns = now_ns_;
