@@ -779,7 +779,7 @@ asio::awaitable<Status> FileSystem::Release(uint64_t handle) {
 }
 
 asio::awaitable<void> FileSystem::SendReleases() {
-  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(2));
+  asio::steady_timer t(co_await asio::this_coro::executor, options_.release_delay);
   (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   release_scheduled_ = false;
   releasing_.swap(to_release_);

@@ -66,6 +66,11 @@ struct FileSystemOptions {
   std::chrono::milliseconds fid_batch_ttl{10000};  // a batch older than this is not used (its group may fill)
   size_t chunk_cache_bytes = 256 << 20;
   std::chrono::milliseconds lease_renew_interval{20000};
+  // A closed file's lease is released this long after its last close, in
+  // one command per partition with the others closed meanwhile: a release
+  // per close would be a Raft write beside each create in a loop of them,
+  // and double its latency. A reopen meanwhile keeps the lease.
+  std::chrono::milliseconds release_delay{100};
   // Answers of GetXattr, found or not, are kept this long (0: not kept) and
   // dropped at this client's own SetXattr/RemoveXattr of the inode. The
   // kernel asks for security.capability before every write to a file.
@@ -195,9 +200,8 @@ class FileSystem {
   void Prefetch(const proto::Extent& e);
   asio::awaitable<Status> RefreshExtents(std::shared_ptr<OpenFile> f);
   asio::awaitable<void> RenewLeases();
-  // Releases of leases go out in batches, one command per partition, a
-  // moment after the close (a loop of creates then costs one release write
-  // per batch, not per file).
+  // Releases of leases go out in batches, one command per partition,
+  // release_delay after the first close of the batch.
   asio::awaitable<void> SendReleases();
   // A command to the partition of `inode`, its answer checked.
   asio::awaitable<Result<proto::MetaResponse>> InodeWrite(uint64_t inode, proto::MetaCommand c,

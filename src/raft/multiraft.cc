@@ -323,8 +323,25 @@ struct MultiRaft::Impl {
     dirty.clear();
     if (work.empty()) return;
 
+    // 0. A leader's appends and heartbeats go out first, so the followers
+    //    write while the leader does (§10.2.1): they promise nothing about
+    //    the leader's disk. The leader counted its new entries as its own
+    //    at once, but no answer to these is stepped before the Sync below,
+    //    so nothing commits on the leader's copy before it is durable.
+    absl::flat_hash_map<NodeId, proto::RaftBatch> batches;
+    std::vector<std::pair<NodeId, proto::RaftBatch>> singles;
+    for (auto& w : work) {
+      auto& ms = w.rd.messages;
+      auto later = std::stable_partition(ms.begin(), ms.end(), [](const proto::Message& m) {
+        return m.type() == proto::MSG_APPEND || m.type() == proto::MSG_HEARTBEAT;
+      });
+      for (auto it = ms.begin(); it != later; ++it) Route(*w.g, std::move(*it), batches, singles);
+      ms.erase(ms.begin(), later);
+    }
+    SendAll(batches, singles);
+
     // 1. Persist. A vote or an append answer promises what is on disk
-    //    (§3.8), so nothing is sent before the Sync. The commit index alone
+    //    (§3.8), so those are sent after the Sync. The commit index alone
     //    needs no fdatasync (it is recovered from a quorum, §3.8): a record
     //    with only a new commit is written and synced with the next batch.
     bool must_sync = false;
@@ -349,14 +366,11 @@ struct MultiRaft::Impl {
       counters.wal_syncs.fetch_add(1, std::memory_order_relaxed);
     }
 
-    // 2. Send, one batch per destination.
-    absl::flat_hash_map<NodeId, proto::RaftBatch> batches;
-    std::vector<std::pair<NodeId, proto::RaftBatch>> singles;
+    // 2. Send the rest, one batch per destination.
     for (auto& w : work) {
       for (auto& m : w.rd.messages) Route(*w.g, std::move(m), batches, singles);
     }
-    for (auto& [to, batch] : batches) SendBatch(to, std::move(batch));
-    for (auto& [to, batch] : singles) SendBatch(to, std::move(batch));
+    SendAll(batches, singles);
 
     // 3. Apply (on the strands), 4. Advance.
     for (auto& w : work) {
@@ -410,6 +424,15 @@ struct MultiRaft::Impl {
       it->second.set_to(to.value());
     }
     return it->second;
+  }
+
+  // Sends and empties what Route collected.
+  void SendAll(absl::flat_hash_map<NodeId, proto::RaftBatch>& batches,
+               std::vector<std::pair<NodeId, proto::RaftBatch>>& singles) {
+    for (auto& [to, batch] : batches) SendBatch(to, std::move(batch));
+    for (auto& [to, batch] : singles) SendBatch(to, std::move(batch));
+    batches.clear();
+    singles.clear();
   }
 
   void SendBatch(NodeId to, proto::RaftBatch batch) {
@@ -981,6 +1004,8 @@ struct MultiRaft::Impl {
     config.election_ticks = options.election_ticks;
     config.heartbeat_ticks = options.heartbeat_ticks;
     config.read_only = options.read_only;
+    config.clock = [] { return SteadyClock::now().time_since_epoch().count(); };
+    config.tick = std::chrono::duration_cast<SteadyClock::duration>(options.tick).count();
     // Distinct seeds: identical randomized timeouts would split every vote.
     config.rng_seed = std::random_device{}() ^ (options.node.value() << 32) ^ (id.value() * 0x9e3779b97f4a7c15ULL);
     const LogIndex applied = init.applied;

@@ -487,7 +487,7 @@ struct Raft::Impl {
 
   // Heartbeats (§3.4) to every peer, as a new read round (read_only.h).
   void BcastHeartbeat() {
-    const uint64_t round = read_only.StartRound(ticks);
+    const uint64_t round = read_only.StartRound(Now());
     std::string ctx;
     PutVarint64(&ctx, round);
     for (auto& [n, pr] : prs) {
@@ -595,17 +595,22 @@ struct Raft::Impl {
   }
 
   // §6.4.1: the quorum that acknowledged round r heard this leader no
-  // earlier than when r was sent, and none of them grants a vote for an
-  // election timeout after hearing it (InLease). With equal tick rates no
-  // other leader can exist before the sending tick + election_ticks - 1;
-  // one more tick is kept as margin for drift.
+  // earlier than when r was sent, and none of them grants a vote until
+  // election_ticks of its own ticks have passed after hearing it (InLease).
+  // A host's ticks come late, never early, but the first may come at once
+  // after a late one: that is at least election_ticks - 2 ticks of time,
+  // so no other leader exists before r's time + (election_ticks - 2)
+  // ticks. One more tick is kept as margin for clock drift.
   bool LeaseValid() const {
     if (timeout_now_sent || lead_transferee.value() != 0) return false;
     const uint64_t round = read_only.ConfirmedRound(voters, id);
-    std::optional<uint64_t> sent = read_only.RoundTick(round);
+    std::optional<int64_t> sent = read_only.RoundTime(round);
     if (!sent) return false;
-    return ticks - *sent + 2 < static_cast<uint64_t>(cfg.election_ticks);
+    return Now() - *sent < (cfg.election_ticks - 3) * cfg.tick;
   }
+
+  // The lease's time: the host's clock, or the core's ticks.
+  int64_t Now() const { return cfg.clock ? cfg.clock() : static_cast<int64_t>(ticks) * cfg.tick; }
 
   void AnswerRead(NodeId from, LogIndex index, const std::string& context) {
     if (from == id) {
@@ -1079,6 +1084,11 @@ Result<std::unique_ptr<Raft>> Raft::Open(const Config& config, InitialState stat
                                                config.id, config.heartbeat_ticks, config.election_ticks));
   }
   if (config.max_inflight < 1) return Status::InvalidArgument(fmt::format("raft {}: max_inflight < 1", config.id));
+  if (config.read_only == ReadOnlyMode::kLeaseBased && (config.election_ticks < 4 || config.tick < 1)) {
+    return Status::InvalidArgument(
+        fmt::format("raft {}: a lease needs election_ticks >= 4 ({}) and tick >= 1 ({})", config.id,
+                    config.election_ticks, config.tick));
+  }
 
   const proto::SnapshotMeta& snap = state.snapshot;
   if (snap.index() > 0 && snap.term() == 0) {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,13 @@ struct Config {
   bool pre_vote = true;     // §9.6: no term inflation from partitioned servers
   bool check_quorum = true; // §6.2: a leader steps down without a quorum
   ReadOnlyMode read_only = ReadOnlyMode::kSafe;
+  // kLeaseBased: the lease is timed on `clock` (monotonic, any unit) with
+  // `tick` its length of one tick. A host whose thread is starved ticks
+  // late, and a lease counted in its own ticks would outlast the
+  // followers' promise not to vote; a clock does not. Unset: the core's
+  // own ticks, tick = 1 (for tests and simulations in logical time).
+  std::function<int64_t()> clock;
+  int64_t tick = 1;
   uint64_t max_msg_bytes = 1 << 20;  // entries bytes per MSG_APPEND
   int max_inflight = 256;            // MSG_APPENDs unacknowledged per follower
   // Bytes of committed entries per Ready (at least one entry), so a restart
@@ -95,12 +103,17 @@ struct SoftState {
   bool operator==(const SoftState&) const = default;
 };
 
+// The host persists hard_state, entries and snapshot (one sync), then
+// sends messages, then applies committed_entries, then calls Advance; no
+// message is stepped in between. MSG_APPEND and MSG_HEARTBEAT may be sent
+// before the sync (§10.2.1): they promise nothing about this node's disk,
+// and the answers that would count its unsynced entries are stepped after.
 struct Ready {
   std::optional<SoftState> soft_state;          // changed since last Ready
   std::optional<proto::HardState> hard_state;   // changed: persist
-  std::vector<proto::Entry> entries;            // persist before sending
+  std::vector<proto::Entry> entries;            // persist before sending (but appends, heartbeats)
   std::optional<proto::SnapshotMeta> snapshot;  // install before applying
-  std::vector<proto::Message> messages;         // send after persisting
+  std::vector<proto::Message> messages;         // send after persisting (but appends, heartbeats)
   std::vector<proto::Entry> committed_entries;  // apply in order
   std::vector<ReadState> read_states;
   bool empty() const;

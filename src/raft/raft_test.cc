@@ -1266,6 +1266,44 @@ TEST(RaftLeaseReadTest, LeaderWhoseLeaseExpiredConfirmsWithHeartbeats) {
   EXPECT_EQ(c.node(1).reads.size(), 1u);
 }
 
+// A leader on a clock (Config::clock) ends its lease when the clock says
+// so, however few ticks its host managed meanwhile: a starved raft thread
+// ticks late, and a lease counted in its ticks outlasted the followers'
+// refusal to vote.
+TEST(RaftLeaseReadTest, LeaseOnAClockEndsWithTheClockNotTheTicks) {
+  auto now = std::make_shared<int64_t>(0);
+  ClusterOptions o = WithVoters(3);
+  o.tweak = [now](Config& c) {
+    c.read_only = ReadOnlyMode::kLeaseBased;
+    c.clock = [now] { return *now; };
+    c.tick = 100;
+  };
+  Cluster c(o);
+  c.TickAll(kElection);
+  c.Elect(1);
+  c.TickAll(1);  // an acknowledged round at time 0
+  *now = (kElection - 3) * 100 - 1;  // no ticks, but almost the whole lease
+  c[1].ReadIndex("fresh");
+  Ready rd = c[1].GetReady();
+  ASSERT_EQ(rd.read_states.size(), 1u) << "inside the lease: answered at once";
+  c[1].Advance(rd);
+  *now += 1;  // the lease's end, still no tick
+  c.ResetCounts();
+  c[1].ReadIndex("late");
+  c.HandleReady(1);
+  EXPECT_TRUE(c.node(1).reads.empty()) << "past the lease: a heartbeat round first";
+  c.Stabilize();
+  EXPECT_GE(c.delivered(proto::MSG_HEARTBEAT), 2u);
+  ASSERT_EQ(c.node(1).reads.size(), 1u);
+  EXPECT_EQ(c.node(1).reads[0].context, "late");
+  // That round renewed the lease from the clock's now.
+  c.ResetCounts();
+  c[1].ReadIndex("renewed");
+  c.HandleReady(1);
+  EXPECT_EQ(c.node(1).reads.size(), 2u);
+  EXPECT_EQ(c.delivered(proto::MSG_HEARTBEAT), 0u);
+}
+
 // The lease rests on voters refusing votes while they hear from the leader
 // (§4.2.3); a node that restarted cannot know whether it did, so in lease
 // mode it refuses for one election timeout after starting.

@@ -11,7 +11,7 @@
 // from different nodes may therefore use equal contexts.
 //
 // Rounds also date the lease: the round a quorum acknowledged was sent at a
-// known tick, and no voter of that quorum grants a vote for an election
+// known time (Config::clock), and no voter of that quorum grants a vote for an election
 // timeout after it heard that round (§4.2.3), so no other leader can exist
 // until then.
 //
@@ -50,10 +50,10 @@ class ReadOnly {
   // A read waits for a round that has not been started.
   bool NeedsRound() const { return !requests_.empty() && requests_.back().round > last_round_; }
 
-  // Starts a heartbeat round at leader tick `tick`; returns its number.
-  uint64_t StartRound(uint64_t tick) {
+  // Starts a heartbeat round at leader time `at`; returns its number.
+  uint64_t StartRound(int64_t at) {
     ++last_round_;
-    rounds_.emplace_back(last_round_, tick);
+    rounds_.emplace_back(last_round_, at);
     // Rounds nobody acknowledges (e.g. while a quorum is unreachable) must
     // not pile up: an old one only dates a lease that has expired anyway.
     if (rounds_.size() > kMaxRounds) rounds_.pop_front();
@@ -98,8 +98,8 @@ class ReadOnly {
     while (rounds_.size() > 1 && rounds_.front().first < confirmed) rounds_.pop_front();
   }
 
-  // The tick at which `round` was sent, if still remembered.
-  std::optional<uint64_t> RoundTick(uint64_t round) const {
+  // The time at which `round` was sent, if still remembered.
+  std::optional<int64_t> RoundTime(uint64_t round) const {
     for (auto it = rounds_.rbegin(); it != rounds_.rend(); ++it) {
       if (it->first == round) return it->second;
       if (it->first < round) break;
@@ -122,7 +122,7 @@ class ReadOnly {
 
   uint64_t last_round_ = 0;
   std::deque<Request> requests_;
-  std::deque<std::pair<uint64_t, uint64_t>> rounds_;  // (round, tick sent)
+  std::deque<std::pair<uint64_t, int64_t>> rounds_;  // (round, time sent)
   std::map<NodeId, uint64_t> acks_;                   // newest round each peer acknowledged
   mutable std::vector<uint64_t> scratch_;
 };

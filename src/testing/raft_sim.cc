@@ -990,6 +990,13 @@ struct RaftSim::Impl {
       for (const proto::Message& m : rd.messages) SendRaft(n, m);
       rd.messages.clear();
     }
+    // The contract allows a leader's appends and heartbeats before the
+    // Sync (MultiRaft sends them first, §10.2.1): so does the simulation.
+    auto later = std::stable_partition(rd.messages.begin(), rd.messages.end(), [](const proto::Message& m) {
+      return m.type() == proto::MSG_APPEND || m.type() == proto::MSG_HEARTBEAT;
+    });
+    for (auto it = rd.messages.begin(); it != later; ++it) SendRaft(n, *it);
+    rd.messages.erase(rd.messages.begin(), later);
     if (n.crash_point == CrashPoint::kBeforeSync && !n.unsynced.empty()) {
       Crash(n);
       return;
