@@ -9,9 +9,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "common/crc32c.h"
 #include "common/file_id.h"
+#include "proto/extents_digest.h"
 
 namespace cfs::client {
 
@@ -66,6 +68,12 @@ struct Piece {
   uint64_t length = 0;
 };
 
+// Bytes [start, end) of a file with data all through.
+struct DataRun {
+  uint64_t start = 0;
+  uint64_t end = 0;
+};
+
 }  // namespace
 
 // One needle being uploaded: `data`, holding `pieces` of the file in write
@@ -102,6 +110,7 @@ struct FileSystem::OpenFile {
   // flush waits for it, so none returns before what it flushed is
   // committed, and commits reach the metanode in write order.
   bool committing = false;
+  uint64_t extent_count = 0;  // the file's visible extents after this handle's last commit
   // Cancelled whenever an upload or a commit ends: waiters re-check.
   std::unique_ptr<asio::steady_timer> changed;
 
@@ -143,7 +152,7 @@ asio::awaitable<void> FileSystem::Unmount() {
   // Nothing started here may outlive this object: wait for the renewal
   // loop, prefetches and a scheduled release batch to end.
   asio::steady_timer t(co_await asio::this_coro::executor);
-  while (renewing_ || !fetching_.empty() || release_scheduled_ || !releasing_.empty()) {
+  while (renewing_ || !fetching_.empty() || release_scheduled_ || !releasing_.empty() || rewriting_) {
     t.expires_after(std::chrono::milliseconds(1));
     (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -173,12 +182,7 @@ asio::awaitable<void> FileSystem::RenewLeases() {
 
 asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeWrite(uint64_t inode, proto::MetaCommand c,
                                                                     const proto::Caller& caller) {
-  auto p = co_await meta_.PartitionOf(inode);
-  if (!p.ok()) co_return p.status();
-  auto r = co_await meta_.Write(*p, std::move(c), caller);
-  if (!r.ok()) co_return r.status();
-  if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
-  co_return std::move(*r);
+  co_return co_await meta_.InodeCommand(inode, std::move(c), caller);
 }
 
 asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeRead(uint64_t inode, proto::MetaReadRequest req,
@@ -722,6 +726,7 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
       committed = r.status();
       break;
     }
+    f->extent_count = r->extent_count();
   }
   f->committing = false;
   f->changed->cancel();
@@ -770,6 +775,14 @@ asio::awaitable<Status> FileSystem::Release(uint64_t handle) {
   }
   // The lease is this client's, not the handle's: released with the last.
   if (handles_of_inode_.contains(f->inode)) co_return s;
+  if (options_.rewrite_extents > 0 && f->extent_count > options_.rewrite_extents &&
+      f->size / f->extent_count < (64 << 10) && f->size <= options_.rewrite_max_bytes) {
+    to_rewrite_.push_back(f->inode);
+    if (!rewriting_) {
+      rewriting_ = true;
+      asio::co_spawn(co_await asio::this_coro::executor, RunRewrites(), asio::detached);
+    }
+  }
   to_release_.insert(f->inode);
   if (!release_scheduled_) {
     release_scheduled_ = true;
@@ -868,7 +881,167 @@ asio::awaitable<Status> FileSystem::Allocate(uint64_t handle, uint64_t offset, u
   if (want <= f->size) co_return Status::OK();
   auto r = co_await meta_.AppendExtents(f->inode, {}, want, f->caller);
   if (!r.ok()) co_return r.status();
-  f->size = std::max(f->size, r->size());
+  f->size = std::max(f->size, r->attr().size());
+  co_return Status::OK();
+}
+
+// ---- merging fragmented files ----
+
+asio::awaitable<void> FileSystem::RunRewrites() {
+  while (!to_rewrite_.empty() && !stopping_) {
+    const uint64_t inode = to_rewrite_.front();
+    to_rewrite_.pop_front();
+    Status s = co_await Rewrite(inode);
+    // Aborted: the file changed while it was read; its next writer's close
+    // tries again if it is still fragmented.
+    if (!s.ok() && !s.Is(Code::kAborted)) spdlog::warn("merge of inode {}: {}", inode, s.ToString());
+  }
+  to_rewrite_.clear();
+  rewriting_ = false;
+}
+
+// What a merge read: the file's bytes and data runs, and the digest of the
+// extents they came from.
+struct FileSystem::MergeSource {
+  uint64_t size = 0;
+  size_t extents = 0;
+  uint64_t digest = 0;
+  std::vector<DataRun> runs;
+  std::string file;
+};
+
+asio::awaitable<Status> FileSystem::Rewrite(uint64_t inode) {
+  auto source = co_await ReadForMerge(inode);
+  if (!source.ok()) co_return source.status();
+  if (!*source) co_return Status::OK();
+  co_return co_await WriteMerged(inode, std::move(*source));
+}
+
+asio::awaitable<Result<std::shared_ptr<FileSystem::MergeSource>>> FileSystem::ReadForMerge(uint64_t inode) {
+  proto::MetaReadRequest req;
+  req.mutable_get_extents()->set_inode(inode);
+  auto r = co_await InodeRead(inode, std::move(req), proto::Caller());
+  if (!r.ok()) co_return r.status();
+  const uint64_t size = r->attr().size();
+  const auto& extents = r->extents();
+  if (static_cast<size_t>(extents.size()) <= options_.rewrite_extents || size > options_.rewrite_max_bytes) {
+    co_return std::shared_ptr<MergeSource>();  // merged already, or grown past the limit
+  }
+  auto m = std::make_shared<MergeSource>();
+  m->size = size;
+  m->extents = static_cast<size_t>(extents.size());
+  proto::ExtentsDigest digest;
+  for (const proto::Extent& e : extents) {
+    digest.Add(e.file_offset(), e.length(), e.block_group(), e.needle_id(), e.needle_offset());
+  }
+  // The data runs (holes stay holes), each needle fetched once.
+  std::vector<DataRun>& runs = m->runs;
+  std::map<std::string, std::vector<const proto::Extent*>> by_needle;
+  for (const proto::Extent& e : extents) {
+    if (e.file_offset() >= size) break;
+    const uint64_t end = std::min(End(e), size);
+    if (!runs.empty() && runs.back().end == e.file_offset()) {
+      runs.back().end = end;
+    } else {
+      runs.push_back(DataRun{e.file_offset(), end});
+    }
+    by_needle[FidOf(e)].push_back(&e);
+  }
+  m->digest = digest.value();
+  std::string& file = m->file;
+  file.assign(size, '\0');
+  for (const auto& [fid, pieces] : by_needle) {
+    auto blob = co_await blobs_.Get(fid);  // checksum checked
+    if (!blob.ok()) co_return blob.status().WithContext(fmt::format("merge of inode {}", inode));
+    for (const proto::Extent* e : pieces) {
+      const uint64_t n = std::min(End(*e), size) - e->file_offset();
+      if (uint64_t{e->needle_offset()} + n > blob->data.size()) {
+        co_return Status::Corruption(fmt::format("merge of inode {}: needle {} holds {} bytes, an extent needs {}",
+                                                 inode, fid, blob->data.size(), e->needle_offset() + n));
+      }
+      std::copy_n(blob->data.data() + e->needle_offset(), n, file.data() + e->file_offset());
+    }
+  }
+  co_return m;
+}
+
+asio::awaitable<Status> FileSystem::WriteMerged(uint64_t inode, std::shared_ptr<MergeSource> m) {
+  const std::vector<DataRun>& runs = m->runs;
+  const std::string& file = m->file;
+  // The runs, packed into needles of up to chunk_bytes (a run may span
+  // several), one extent per piece.
+  std::vector<proto::Extent> merged;
+  std::set<uint32_t> groups;
+  std::vector<std::string> written;
+  PutOptions po;
+  po.replication = options_.replication;
+  Status failed;
+  bool worth_it = true;
+  size_t next_run = 0;
+  uint64_t at = runs.empty() ? 0 : runs[0].start;
+  while (next_run < runs.size()) {
+    std::string data;
+    std::vector<Piece> pieces;
+    while (next_run < runs.size() && data.size() < options_.chunk_bytes) {
+      const uint64_t n = std::min<uint64_t>(runs[next_run].end - at, options_.chunk_bytes - data.size());
+      pieces.push_back(Piece{at, data.size(), n});
+      data.append(file, at, n);
+      at += n;
+      if (at == runs[next_run].end && ++next_run < runs.size()) at = runs[next_run].start;
+    }
+    if (merged.size() + pieces.size() > kExtentsPerCommit) {
+      worth_it = false;  // too many runs (a sparse file): merging would not pay
+      break;
+    }
+    auto fid = co_await NextFid();
+    if (!fid.ok()) {
+      failed = fid.status();
+      break;
+    }
+    const proto::AssignResponse& a = fid->first->assigned;
+    const uint32_t crc = crc32c::Value(data);
+    const uint32_t needle_size = static_cast<uint32_t>(data.size());
+    if (Status s = co_await blobs_.Write(a, fid->second, std::move(data), po); !s.ok()) {
+      if (fids_ == fid->first) fids_.reset();
+      failed = s;
+      break;
+    }
+    groups.insert(a.block_group());
+    for (const Piece& p : pieces) {
+      proto::Extent& e = merged.emplace_back();
+      e.set_file_offset(p.file_offset);
+      e.set_length(static_cast<uint32_t>(p.length));
+      e.set_block_group(a.block_group());
+      e.set_needle_id(fid->second);
+      e.set_cookie(a.cookie());
+      e.set_needle_offset(static_cast<uint32_t>(p.needle_offset));
+      e.set_needle_size(needle_size);
+      e.set_crc32c(crc);
+    }
+    written.push_back(FidOf(merged.back()));
+  }
+  // The old needles may have been fsynced: the new ones are, before they
+  // replace them.
+  for (uint32_t g : groups) {
+    if (!failed.ok() || !worth_it) break;
+    failed = co_await blobs_.Sync(BlockGroupId(g));
+  }
+  uint64_t extent_count = 0;
+  if (failed.ok() && worth_it) {
+    auto done = co_await meta_.RewriteExtents(inode, std::move(merged), m->size, m->digest, proto::Caller());
+    if (done.ok()) {
+      extent_count = done->extent_count();
+    } else {
+      failed = done.status();
+    }
+  }
+  if (!failed.ok() || !worth_it) {
+    for (const std::string& fid : written) (void)co_await blobs_.Delete(fid);  // unreferenced
+    co_return failed;
+  }
+  spdlog::info("merged inode {}: {} extents into {}", inode, m->extents, extent_count);
+  auto range = handles_of_inode_.equal_range(inode);
+  for (auto it = range.first; it != range.second; ++it) handles_.at(it->second)->MarkStale();
   co_return Status::OK();
 }
 

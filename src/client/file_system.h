@@ -35,6 +35,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <list>
 #include <map>
@@ -71,6 +72,15 @@ struct FileSystemOptions {
   // per close would be a Raft write beside each create in a loop of them,
   // and double its latency. A reopen meanwhile keeps the lease.
   std::chrono::milliseconds release_delay{100};
+  // Merge of fragmented files: when the last handle of a file this client
+  // wrote closes and the file has more than rewrite_extents visible extents
+  // averaging under 64 KiB (small writes all over it), its data is read and
+  // written again as few fresh needles, committed only if the file did not
+  // change meanwhile (AppendExtentsOp.rewrite); the old needles are freed.
+  // Files over rewrite_max_bytes are left as they are (the merge holds the
+  // file in memory). 0: never.
+  size_t rewrite_extents = 4096;
+  uint64_t rewrite_max_bytes = 256 << 20;
   // Answers of GetXattr, found or not, are kept this long (0: not kept) and
   // dropped at this client's own SetXattr/RemoveXattr of the inode. The
   // kernel asks for security.capability before every write to a file.
@@ -248,6 +258,16 @@ class FileSystem {
   bool release_scheduled_ = false;
   bool stopping_ = false;
   bool renewing_ = false;  // RenewLeases is running
+  std::deque<uint64_t> to_rewrite_;  // inodes to merge, in order
+  bool rewriting_ = false;           // RunRewrites is running
+  // Merges the files in to_rewrite_, one at a time, until none is left.
+  asio::awaitable<void> RunRewrites();
+  // Merges `inode` if it is still fragmented (see rewrite_extents): reads
+  // it (null: nothing to merge), then writes and commits the merge.
+  asio::awaitable<Status> Rewrite(uint64_t inode);
+  struct MergeSource;
+  asio::awaitable<Result<std::shared_ptr<MergeSource>>> ReadForMerge(uint64_t inode);
+  asio::awaitable<Status> WriteMerged(uint64_t inode, std::shared_ptr<MergeSource> m);
 };
 
 // The bytes of [offset, offset + size) of a file of `file_size` whose

@@ -402,19 +402,39 @@ asio::awaitable<void> MetaClient::AbortTxn(uint64_t partition, uint64_t txn, int
   (void)co_await Write(partition, std::move(c), caller);  // unanswered: resolved by A's leader later
 }
 
-asio::awaitable<Result<proto::InodeAttr>> MetaClient::AppendExtents(uint64_t inode, std::vector<proto::Extent> extents,
-                                                                    uint64_t size, const proto::Caller& caller) {
-  auto home = co_await PartitionOf(inode);
-  if (!home.ok()) co_return home.status();
+asio::awaitable<Result<proto::MetaResponse>> MetaClient::AppendExtents(uint64_t inode,
+                                                                       std::vector<proto::Extent> extents,
+                                                                       uint64_t size, const proto::Caller& caller) {
   proto::MetaCommand c;
   auto* op = c.mutable_append_extents();
   op->set_inode(inode);
   op->set_size(size);
   for (auto& e : extents) *op->add_extents() = std::move(e);
+  co_return co_await InodeCommand(inode, std::move(c), caller);
+}
+
+asio::awaitable<Result<proto::MetaResponse>> MetaClient::RewriteExtents(uint64_t inode,
+                                                                        std::vector<proto::Extent> extents,
+                                                                        uint64_t size, uint64_t digest,
+                                                                        const proto::Caller& caller) {
+  proto::MetaCommand c;
+  auto* op = c.mutable_append_extents();
+  op->set_inode(inode);
+  op->set_size(size);
+  op->set_rewrite(true);
+  op->set_rewrite_digest(digest);
+  for (auto& e : extents) *op->add_extents() = std::move(e);
+  co_return co_await InodeCommand(inode, std::move(c), caller);
+}
+
+asio::awaitable<Result<proto::MetaResponse>> MetaClient::InodeCommand(uint64_t inode, proto::MetaCommand c,
+                                                                      const proto::Caller& caller) {
+  auto home = co_await PartitionOf(inode);
+  if (!home.ok()) co_return home.status();
   auto r = co_await Write(*home, std::move(c), caller);
   if (!r.ok()) co_return r.status();
   if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
-  co_return std::move(*r->mutable_attr());
+  co_return std::move(*r);
 }
 
 asio::awaitable<Result<proto::MetaResponse>> MetaClient::ReadDir(uint64_t parent, std::string_view after,

@@ -96,10 +96,19 @@ class MetaClient {
   asio::awaitable<Result<proto::InodeAttr>> Resolve(std::string_view path, const proto::Caller& caller);
 
   // New data of `inode`: the extents overlay what was there (what they hide
-  // goes to the partition's deletion queue); the size grows to `size` at least.
-  asio::awaitable<Result<proto::InodeAttr>> AppendExtents(uint64_t inode, std::vector<proto::Extent> extents,
-                                                          uint64_t size, const proto::Caller& caller);
+  // goes to the partition's deletion queue); the size grows to `size` at
+  // least. The answer: attr and extent_count.
+  asio::awaitable<Result<proto::MetaResponse>> AppendExtents(uint64_t inode, std::vector<proto::Extent> extents,
+                                                             uint64_t size, const proto::Caller& caller);
+  // A merge of `inode`, of `size`: the extents replace what they cover if
+  // the file's extents still have ExtentsDigest `digest`; Aborted if not.
+  asio::awaitable<Result<proto::MetaResponse>> RewriteExtents(uint64_t inode, std::vector<proto::Extent> extents,
+                                                              uint64_t size, uint64_t digest,
+                                                              const proto::Caller& caller);
 
+  // `c` to the partition of `inode`; the answer, its code checked.
+  asio::awaitable<Result<proto::MetaResponse>> InodeCommand(uint64_t inode, proto::MetaCommand c,
+                                                            const proto::Caller& caller);
   // One command to a partition (deduplicated); the answer, error or not.
   asio::awaitable<Result<proto::MetaResponse>> Write(uint64_t partition, proto::MetaCommand command,
                                                      const proto::Caller& caller);

@@ -107,9 +107,20 @@ boost::asio::awaitable<Status> Stat(client::MetaClient& meta, const MetaArgs& a)
   for (const auto& path : a.paths) {
     auto attr = co_await meta.Resolve(path, proto::Caller());
     if (!attr.ok()) co_return attr.status();
-    std::cout << fmt::format("{}\tinode {}\t{}\tmode {:o}\tnlink {}\tuid {}\tgid {}\tsize {}\tparent {}\n", path,
+    std::string extents;
+    if (S_ISREG(attr->mode())) {  // how fragmented the file is
+      auto p = co_await meta.PartitionOf(attr->inode());
+      if (!p.ok()) co_return p.status();
+      proto::MetaReadRequest req;
+      req.mutable_get_extents()->set_inode(attr->inode());
+      auto r = co_await meta.Read(*p, std::move(req), proto::Caller());
+      if (!r.ok()) co_return r.status().WithContext(path);
+      if (Status s = client::AnswerStatus(*r); !s.ok()) co_return s.WithContext(path);
+      extents = fmt::format("\textents {}", r->extents_size());
+    }
+    std::cout << fmt::format("{}\tinode {}\t{}\tmode {:o}\tnlink {}\tuid {}\tgid {}\tsize {}\tparent {}{}\n", path,
                              attr->inode(), Type(attr->mode()), attr->mode() & 07777, attr->nlink(), attr->uid(),
-                             attr->gid(), attr->size(), attr->parent());
+                             attr->gid(), attr->size(), attr->parent(), extents);
   }
   co_return Status::OK();
 }
@@ -181,9 +192,9 @@ boost::asio::awaitable<Status> Attach(client::MetaClient& meta, rpc::ChannelPool
   e.set_needle_size(static_cast<uint32_t>(blob->data.size()));
   e.set_crc32c(crc32c::Value(blob->data));
   std::vector<proto::Extent> extents{e};
-  auto attr = co_await meta.AppendExtents(file->inode(), std::move(extents), blob->data.size(), proto::Caller());
-  if (!attr.ok()) co_return attr.status();
-  std::cout << fmt::format("{}\tinode {}\tsize {}\n", a.paths[0], attr->inode(), attr->size());
+  auto r = co_await meta.AppendExtents(file->inode(), std::move(extents), blob->data.size(), proto::Caller());
+  if (!r.ok()) co_return r.status();
+  std::cout << fmt::format("{}\tinode {}\tsize {}\n", a.paths[0], r->attr().inode(), r->attr().size());
   co_return Status::OK();
 }
 

@@ -7,6 +7,7 @@ leaves no dead mount, and how `cfs mount` refuses bad mount points.
 Processes are stopped by PID; mounts are unmounted by path at the end.
 Needs root (FUSE mounts with allow_other) and /dev/fuse.
 """
+import hashlib
 import os
 import random
 import shutil
@@ -136,6 +137,39 @@ class FuseTest(unittest.TestCase):
             self.assertEqual(f.read(), want)
         with open(os.path.join(self.mnt2, "large.bin"), "rb") as f:  # the other client, after our close
             self.assertEqual(f.read(), want)
+
+    def extents_of(self, path):
+        r = subprocess.run([CFS, "meta", "stat", "--master", self.master, "--volume", "default", path],
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        return int(r.stdout.decode().split("extents ")[1].split()[0])
+
+    def test_fragmented_file_is_merged_after_its_close(self):
+        """Small writes all over a file leave one extent each; at the writer's
+        last close the client merges them into a few needles, same bytes."""
+        rng = random.Random(7)
+        size = 32 << 20
+        model = bytearray(os.urandom(size))
+        path = os.path.join(self.mnt, "frag.bin")
+        with open(path, "wb") as f:
+            f.write(model)
+        fd = os.open(path, os.O_RDWR)
+        for _ in range(6000):
+            off = rng.randrange(0, size - 4096)
+            buf = rng.randbytes(rng.choice([512, 4096]))
+            os.pwrite(fd, buf, off)
+            model[off:off + len(buf)] = buf
+        os.fsync(fd)
+        fragmented = self.extents_of("/frag.bin")
+        self.assertGreater(fragmented, 4096, "the writes did not fragment the file")
+        mtime = os.fstat(fd).st_mtime_ns
+        os.close(fd)
+        wait_for(lambda: self.extents_of("/frag.bin") < 64, 60, "the merge of frag.bin")
+        want = hashlib.sha256(model).hexdigest()
+        for mnt in (self.mnt, self.mnt2):
+            with open(os.path.join(mnt, "frag.bin"), "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), want, mnt)
+        self.assertEqual(os.stat(path).st_mtime_ns, mtime, "a merge is not a change of the data")
 
     def test_data_survives_sigkill_of_the_server(self):
         d = os.path.join(self.mnt, "integrity")

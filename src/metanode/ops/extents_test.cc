@@ -1,4 +1,5 @@
 #include "metanode/partition_test_util.h"
+#include "proto/extents_digest.h"
 
 namespace cfs::metanode {
 namespace {
@@ -29,6 +30,68 @@ TEST_F(AppendExtentsTest, WritesGrowTheFileAndOverwritesQueueHiddenNeedles) {
   Run([&](proto::MetaCommand& c) { c.mutable_deletion_done()->set_through(pending[0].seq()); });
   ASSERT_EQ(p_->PendingDeletions(10).size(), 1u);
   EXPECT_EQ(p_->PendingDeletions(10)[0].extent().needle_id(), 2u);
+}
+
+// A client's merge of a fragmented file: applied over the list it read,
+// keeping times and size; refused once anything changed the list.
+TEST_F(AppendExtentsTest, RewriteLandsOnlyOnTheListItWasReadFrom) {
+  const uint64_t f = File(1, "f");
+  for (uint64_t i = 0; i < 8; ++i) Append(f, i * 100, 100, 10 + i);
+  proto::MetaResponse last = Append(f, 0, 50, 30);
+  EXPECT_EQ(last.extent_count(), 9u);
+  const proto::InodeAttr before = Attr(f);
+  auto digest = [&] {
+    proto::ExtentsDigest d;
+    const std::vector<Extent> extents = *p_->GetExtents(InodeId(f));
+    for (const Extent& e : extents) {
+      d.Add(e.file_offset, e.length, e.block_group, e.needle_id, e.needle_offset);
+    }
+    return d.value();
+  };
+  auto rewrite = [&](uint64_t with_digest, uint64_t needle) {
+    now_ += 7;
+    return Run([&](proto::MetaCommand& c) {
+      auto* op = c.mutable_append_extents();
+      op->set_inode(f);
+      op->set_size(800);
+      op->set_rewrite(true);
+      op->set_rewrite_digest(with_digest);
+      auto* e = op->add_extents();
+      e->set_file_offset(0);
+      e->set_length(800);
+      e->set_block_group(3);
+      e->set_needle_id(needle);
+      e->set_needle_size(800);
+    });
+  };
+  const uint64_t read = digest();
+  Append(f, 700, 10, 40);  // another writer, after the rewrite's read
+  EXPECT_EQ(CodeOf(rewrite(read, 50)), Code::kAborted);
+  EXPECT_EQ(p_->GetExtents(InodeId(f))->size(), 10u) << "the refused rewrite changed nothing";
+  const proto::InodeAttr now = Attr(f);
+  proto::MetaResponse r = rewrite(digest(), 51);
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  EXPECT_EQ(r.extent_count(), 1u);
+  EXPECT_EQ(Attr(f).mtime_ns(), now.mtime_ns()) << "a merge is not a change of the data";
+  EXPECT_EQ(Attr(f).ctime_ns(), now.ctime_ns());
+  EXPECT_EQ(Attr(f).size(), before.size());
+  // Every needle it replaced is queued for deletion.
+  EXPECT_EQ(p_->PendingDeletions(100).size(), 10u);
+  // Past the end is refused: a merge does not grow the file.
+  const uint64_t d = digest();
+  r = Run([&](proto::MetaCommand& c) {
+    auto* op = c.mutable_append_extents();
+    op->set_inode(f);
+    op->set_rewrite(true);
+    op->set_rewrite_digest(d);
+    auto* e = op->add_extents();
+    e->set_file_offset(700);
+    e->set_length(200);
+    e->set_block_group(3);
+    e->set_needle_id(52);
+    e->set_needle_size(200);
+  });
+  EXPECT_EQ(CodeOf(r), Code::kInvalidArgument);
 }
 
 TEST_F(AppendExtentsTest, SizeMayBeSetPastTheLastExtent) {
