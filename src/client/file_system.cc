@@ -68,6 +68,23 @@ struct Piece {
   uint64_t length = 0;
 };
 
+// One extent per piece of needle `needle_id` (of `needle_size` bytes,
+// checksum `crc`), written where `a` assigned it, appended to `out`.
+void AddPieceExtents(const std::vector<Piece>& pieces, const proto::AssignResponse& a, uint64_t needle_id,
+                     uint32_t needle_size, uint32_t crc, std::vector<proto::Extent>* out) {
+  for (const Piece& p : pieces) {
+    proto::Extent& e = out->emplace_back();
+    e.set_file_offset(p.file_offset);
+    e.set_length(static_cast<uint32_t>(p.length));
+    e.set_block_group(a.block_group());
+    e.set_needle_id(needle_id);
+    e.set_cookie(a.cookie());
+    e.set_needle_offset(static_cast<uint32_t>(p.needle_offset));
+    e.set_needle_size(needle_size);
+    e.set_crc32c(crc);
+  }
+}
+
 // Bytes [start, end) of a file with data all through.
 struct DataRun {
   uint64_t start = 0;
@@ -646,17 +663,7 @@ asio::awaitable<void> FileSystem::RunUpload(std::shared_ptr<OpenFile> f, std::sh
     Status s = co_await blobs_.Write(a, fid->second, std::move(u->data), po);
     if (s.ok()) {
       f->unsynced.insert(a.block_group());
-      for (const Piece& p : u->pieces) {
-        proto::Extent& e = u->extents.emplace_back();
-        e.set_file_offset(p.file_offset);
-        e.set_length(static_cast<uint32_t>(p.length));
-        e.set_block_group(a.block_group());
-        e.set_needle_id(fid->second);
-        e.set_cookie(a.cookie());
-        e.set_needle_offset(static_cast<uint32_t>(p.needle_offset));
-        e.set_needle_size(size);
-        e.set_crc32c(crc);
-      }
+      AddPieceExtents(u->pieces, a, fid->second, size, crc, &u->extents);
     } else {
       if (fids_ == fid->first) fids_.reset();  // its block group may be full or gone: a new batch next time
       u->status = s.WithContext(fmt::format("write of inode {} at {}", f->inode, u->pieces.front().file_offset));
@@ -1007,17 +1014,7 @@ asio::awaitable<Status> FileSystem::WriteMerged(uint64_t inode, std::shared_ptr<
       break;
     }
     groups.insert(a.block_group());
-    for (const Piece& p : pieces) {
-      proto::Extent& e = merged.emplace_back();
-      e.set_file_offset(p.file_offset);
-      e.set_length(static_cast<uint32_t>(p.length));
-      e.set_block_group(a.block_group());
-      e.set_needle_id(fid->second);
-      e.set_cookie(a.cookie());
-      e.set_needle_offset(static_cast<uint32_t>(p.needle_offset));
-      e.set_needle_size(needle_size);
-      e.set_crc32c(crc);
-    }
+    AddPieceExtents(pieces, a, fid->second, needle_size, crc, &merged);
     written.push_back(FidOf(merged.back()));
   }
   // The old needles may have been fsynced: the new ones are, before they

@@ -116,6 +116,30 @@ TEST(ExtentsTest, ValidateRefusesBadExtents) {
   EXPECT_TRUE(ValidateExtent(E(0, 10, 0)).Is(Code::kInvalidArgument));
 }
 
+// `es` is sorted and disjoint and shows, byte by byte, the needle `model`
+// says at the needle offset `model_off` says; each of needles 1..needles
+// is either visible or in `dropped_ids`.
+void ExpectMatchesModel(const std::vector<Extent>& es, const std::vector<uint64_t>& model,
+                        const std::vector<uint64_t>& model_off, const std::set<uint64_t>& dropped_ids,
+                        uint64_t needles) {
+  std::vector<uint64_t> seen(model.size(), 0), seen_off(model.size(), 0);
+  uint64_t last_end = 0;
+  for (const Extent& e : es) {
+    ASSERT_GE(e.file_offset, last_end) << "overlapping or unsorted";
+    last_end = e.end();
+    for (uint64_t i = e.file_offset; i < e.end(); ++i) {
+      seen[i] = e.needle_id;
+      seen_off[i] = e.needle_offset + (i - e.file_offset);
+    }
+  }
+  EXPECT_EQ(seen, model);
+  EXPECT_EQ(seen_off, model_off);
+  for (uint64_t n = 1; n <= needles; ++n) {
+    const bool visible = std::count(model.begin(), model.end(), n) > 0;
+    EXPECT_NE(visible, dropped_ids.contains(n)) << "needle " << n;
+  }
+}
+
 // Random overlays against a byte map of which needle shows at each offset.
 TEST(ExtentsTest, RandomOverlaysMatchAByteModel) {
   std::mt19937 rng(7);
@@ -137,24 +161,7 @@ TEST(ExtentsTest, RandomOverlaysMatchAByteModel) {
       EXPECT_EQ(std::count(model.begin(), model.end(), d.needle_id), 0) << "dropped while visible";
     }
   }
-  std::vector<uint64_t> seen(2000, 0);
-  std::vector<uint64_t> seen_off(2000, 0);
-  uint64_t last_end = 0;
-  for (const Extent& e : es) {
-    ASSERT_GE(e.file_offset, last_end) << "overlapping or unsorted";
-    last_end = e.end();
-    for (uint64_t i = e.file_offset; i < e.end(); ++i) {
-      seen[i] = e.needle_id;
-      seen_off[i] = e.needle_offset + (i - e.file_offset);
-    }
-  }
-  EXPECT_EQ(seen, model);
-  EXPECT_EQ(seen_off, model_off);
-  // Every needle is either visible or dropped.
-  for (uint64_t n = 1; n <= 500; ++n) {
-    const bool visible = std::count(model.begin(), model.end(), n) > 0;
-    EXPECT_NE(visible, dropped_ids.contains(n)) << "needle " << n;
-  }
+  ExpectMatchesModel(es, model, model_off, dropped_ids, 500);
 }
 
 // Batches as a client sends them: several pieces packed in one needle (at
@@ -190,22 +197,7 @@ TEST(ExtentsTest, RandomBatchesOfPackedPiecesMatchAByteModel) {
       EXPECT_EQ(std::count(model.begin(), model.end(), d.needle_id), 0) << "dropped while visible";
     }
   }
-  std::vector<uint64_t> seen(kSize, 0), seen_off(kSize, 0);
-  uint64_t last_end = 0;
-  for (const Extent& e : es) {
-    ASSERT_GE(e.file_offset, last_end) << "overlapping or unsorted";
-    last_end = e.end();
-    for (uint64_t i = e.file_offset; i < e.end(); ++i) {
-      seen[i] = e.needle_id;
-      seen_off[i] = e.needle_offset + (i - e.file_offset);
-    }
-  }
-  EXPECT_EQ(seen, model);
-  EXPECT_EQ(seen_off, model_off);
-  for (uint64_t n = 1; n <= needles; ++n) {
-    const bool visible = std::count(model.begin(), model.end(), n) > 0;
-    EXPECT_NE(visible, dropped_ids.contains(n)) << "needle " << n;
-  }
+  ExpectMatchesModel(es, model, model_off, dropped_ids, needles);
 }
 
 }  // namespace
