@@ -30,6 +30,10 @@ uint64_t End(const proto::Extent& e) { return e.file_offset() + e.length(); }
 constexpr size_t kMaxCachedXattrInodes = 4096;
 constexpr size_t kMaxCachedDirAttrs = 4096;
 
+// A file whose extents average less than this is fragmented (see
+// FileSystemOptions::rewrite_extents).
+constexpr uint64_t kFragmentedExtentBytes = 64 << 10;
+
 // How many needles past the one being read are fetched ahead.
 constexpr size_t kReadAheadNeedles = 2;
 
@@ -204,12 +208,7 @@ asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeWrite(uint64_t ino
 
 asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeRead(uint64_t inode, proto::MetaReadRequest req,
                                                                    const proto::Caller& caller) {
-  auto p = co_await meta_.PartitionOf(inode);
-  if (!p.ok()) co_return p.status();
-  auto r = co_await meta_.Read(*p, std::move(req), caller);
-  if (!r.ok()) co_return r.status();
-  if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
-  co_return std::move(*r);
+  co_return co_await meta_.InodeRead(inode, std::move(req), caller);
 }
 
 // ---- metadata ----
@@ -782,8 +781,7 @@ asio::awaitable<Status> FileSystem::Release(uint64_t handle) {
   }
   // The lease is this client's, not the handle's: released with the last.
   if (handles_of_inode_.contains(f->inode)) co_return s;
-  if (options_.rewrite_extents > 0 && f->extent_count > options_.rewrite_extents &&
-      f->size / f->extent_count < (64 << 10) && f->size <= options_.rewrite_max_bytes) {
+  if (Fragmented(f->extent_count, f->size)) {
     to_rewrite_.push_back(f->inode);
     if (!rewriting_) {
       rewriting_ = true;
@@ -894,6 +892,11 @@ asio::awaitable<Status> FileSystem::Allocate(uint64_t handle, uint64_t offset, u
 
 // ---- merging fragmented files ----
 
+bool FileSystem::Fragmented(size_t extents, uint64_t size) const {
+  return options_.rewrite_extents > 0 && extents > options_.rewrite_extents && size / extents < kFragmentedExtentBytes &&
+         size <= options_.rewrite_max_bytes;
+}
+
 asio::awaitable<void> FileSystem::RunRewrites() {
   while (!to_rewrite_.empty() && !stopping_) {
     const uint64_t inode = to_rewrite_.front();
@@ -931,16 +934,13 @@ asio::awaitable<Result<std::shared_ptr<FileSystem::MergeSource>>> FileSystem::Re
   if (!r.ok()) co_return r.status();
   const uint64_t size = r->attr().size();
   const auto& extents = r->extents();
-  if (static_cast<size_t>(extents.size()) <= options_.rewrite_extents || size > options_.rewrite_max_bytes) {
-    co_return std::shared_ptr<MergeSource>();  // merged already, or grown past the limit
+  if (!Fragmented(static_cast<size_t>(extents.size()), size)) {
+    co_return std::shared_ptr<MergeSource>();  // not fragmented (any more)
   }
   auto m = std::make_shared<MergeSource>();
   m->size = size;
   m->extents = static_cast<size_t>(extents.size());
-  proto::ExtentsDigest digest;
-  for (const proto::Extent& e : extents) {
-    digest.Add(e.file_offset(), e.length(), e.block_group(), e.needle_id(), e.needle_offset());
-  }
+
   // The data runs (holes stay holes), each needle fetched once.
   std::vector<DataRun>& runs = m->runs;
   std::map<std::string, std::vector<const proto::Extent*>> by_needle;
@@ -954,7 +954,7 @@ asio::awaitable<Result<std::shared_ptr<FileSystem::MergeSource>>> FileSystem::Re
     }
     by_needle[FidOf(e)].push_back(&e);
   }
-  m->digest = digest.value();
+  m->digest = proto::DigestOf(extents);
   std::string& file = m->file;
   file.assign(size, '\0');
   for (const auto& [fid, pieces] : by_needle) {

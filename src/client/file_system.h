@@ -26,6 +26,8 @@
 //   client's own changes; another client's change is seen within the ttl.
 //   Directories this client changed answer GetAttr from their write's
 //   answer for attr_cache_ttl (the kernel's own attribute timeout).
+// - Fragmented files (small writes all over them) are merged into fresh
+//   needles after their writer's last close (rewrite_extents).
 // - Open files hold a lease in their inode's partition (an unlinked file
 //   stays readable while open), renewed every lease_renew_interval.
 //
@@ -260,6 +262,9 @@ class FileSystem {
   bool renewing_ = false;  // RenewLeases is running
   std::deque<uint64_t> to_rewrite_;  // inodes to merge, in order
   bool rewriting_ = false;           // RunRewrites is running
+  // A file of `size` bytes in `extents` visible extents is to be merged
+  // (rewrite_extents, rewrite_max_bytes).
+  bool Fragmented(size_t extents, uint64_t size) const;
   // Merges the files in to_rewrite_, one at a time, until none is left.
   asio::awaitable<void> RunRewrites();
   // Merges `inode` if it is still fragmented (see rewrite_extents): reads

@@ -427,6 +427,16 @@ asio::awaitable<Result<proto::MetaResponse>> MetaClient::RewriteExtents(uint64_t
   co_return co_await InodeCommand(inode, std::move(c), caller);
 }
 
+asio::awaitable<Result<proto::MetaResponse>> MetaClient::InodeRead(uint64_t inode, proto::MetaReadRequest req,
+                                                                   const proto::Caller& caller) {
+  auto p = co_await PartitionOf(inode);
+  if (!p.ok()) co_return p.status();
+  auto r = co_await Read(*p, std::move(req), caller);
+  if (!r.ok()) co_return r.status();
+  if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
+  co_return std::move(*r);
+}
+
 asio::awaitable<Result<proto::MetaResponse>> MetaClient::InodeCommand(uint64_t inode, proto::MetaCommand c,
                                                                       const proto::Caller& caller) {
   auto home = co_await PartitionOf(inode);

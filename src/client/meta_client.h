@@ -109,6 +109,9 @@ class MetaClient {
   // `c` to the partition of `inode`; the answer, its code checked.
   asio::awaitable<Result<proto::MetaResponse>> InodeCommand(uint64_t inode, proto::MetaCommand c,
                                                             const proto::Caller& caller);
+  // The read `req` of the partition of `inode`; the answer, its code checked.
+  asio::awaitable<Result<proto::MetaResponse>> InodeRead(uint64_t inode, proto::MetaReadRequest req,
+                                                         const proto::Caller& caller);
   // One command to a partition (deduplicated); the answer, error or not.
   asio::awaitable<Result<proto::MetaResponse>> Write(uint64_t partition, proto::MetaCommand command,
                                                      const proto::Caller& caller);

@@ -109,13 +109,10 @@ boost::asio::awaitable<Status> Stat(client::MetaClient& meta, const MetaArgs& a)
     if (!attr.ok()) co_return attr.status();
     std::string extents;
     if (S_ISREG(attr->mode())) {  // how fragmented the file is
-      auto p = co_await meta.PartitionOf(attr->inode());
-      if (!p.ok()) co_return p.status();
       proto::MetaReadRequest req;
       req.mutable_get_extents()->set_inode(attr->inode());
-      auto r = co_await meta.Read(*p, std::move(req), proto::Caller());
+      auto r = co_await meta.InodeRead(attr->inode(), std::move(req), proto::Caller());
       if (!r.ok()) co_return r.status().WithContext(path);
-      if (Status s = client::AnswerStatus(*r); !s.ok()) co_return s.WithContext(path);
       extents = fmt::format("\textents {}", r->extents_size());
     }
     std::cout << fmt::format("{}\tinode {}\t{}\tmode {:o}\tnlink {}\tuid {}\tgid {}\tsize {}\tparent {}{}\n", path,

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "proto/extents_digest.h"
+
 namespace cfs::metanode {
 namespace {
 
@@ -143,6 +145,12 @@ void TruncateExtents(std::vector<Extent>* extents, uint64_t size, std::vector<Ex
 
 void AllNeedles(const std::vector<Extent>& extents, std::vector<Extent>* out) {
   ReportUnreferenced(extents, {}, out);
+}
+
+uint64_t DigestOf(const std::vector<Extent>& extents) {
+  proto::ExtentsDigest d;
+  for (const Extent& e : extents) d.Add(e.file_offset, e.length, e.block_group, e.needle_id, e.needle_offset);
+  return d.value();
 }
 
 }  // namespace cfs::metanode

@@ -39,6 +39,9 @@ void OverlayExtents(std::vector<Extent>* extents, std::span<const Extent> incomi
 // Cuts everything at or past `size`; the same report as OverlayExtent.
 void TruncateExtents(std::vector<Extent>* extents, uint64_t size, std::vector<Extent>* dropped);
 
+// proto::ExtentsDigest of `extents` (a rewrite's precondition).
+uint64_t DigestOf(const std::vector<Extent>& extents);
+
 // Every needle of `extents` once (for freeing a whole inode).
 void AllNeedles(const std::vector<Extent>& extents, std::vector<Extent>* out);
 

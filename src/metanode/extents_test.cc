@@ -7,6 +7,8 @@
 #include <set>
 #include <tuple>
 
+#include "proto/extents_digest.h"
+
 namespace cfs::metanode {
 namespace {
 
@@ -114,6 +116,20 @@ TEST(ExtentsTest, ValidateRefusesBadExtents) {
   EXPECT_TRUE(ValidateExtent(past).Is(Code::kInvalidArgument));
   EXPECT_TRUE(ValidateExtent(E(kMaxFileSize - 5, 10, 1)).Is(Code::kTooLarge));
   EXPECT_TRUE(ValidateExtent(E(0, 10, 0)).Is(Code::kInvalidArgument));
+}
+
+// A client digests GetExtents' answer, the metanode its own list: the two
+// must agree, and any change of a field must change them.
+TEST(ExtentsTest, DigestIsTheSameOnTheProtoFormAndChangesWithTheList) {
+  std::vector<Extent> es{E(0, 10, 1), E(10, 5, 2, 3), E(40, 7, 9)};
+  google::protobuf::RepeatedPtrField<proto::Extent> wire;
+  for (const Extent& e : es) ExtentToProto(e, wire.Add());
+  EXPECT_EQ(DigestOf(es), proto::DigestOf(wire));
+  const uint64_t before = DigestOf(es);
+  es[1].needle_offset = 4;
+  EXPECT_NE(DigestOf(es), before);
+  es.pop_back();
+  EXPECT_NE(DigestOf(es), before);
 }
 
 // `es` is sorted and disjoint and shows, byte by byte, the needle `model`

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "proto/metanode.pb.h"
+
 namespace cfs::proto {
 
 class ExtentsDigest {
@@ -31,5 +33,12 @@ class ExtentsDigest {
   }
   uint64_t h_ = 0x6a09e667f3bcc908ULL;
 };
+
+// The digest of visible extents as GetExtents answers them.
+inline uint64_t DigestOf(const google::protobuf::RepeatedPtrField<Extent>& extents) {
+  ExtentsDigest d;
+  for (const Extent& e : extents) d.Add(e.file_offset(), e.length(), e.block_group(), e.needle_id(), e.needle_offset());
+  return d.value();
+}
 
 }  // namespace cfs::proto

@@ -6,18 +6,8 @@
 
 #include "metanode/extents.h"
 #include "metanode/partition.h"
-#include "proto/extents_digest.h"
 
 namespace cfs::metanode {
-namespace {
-
-uint64_t Digest(const std::vector<Extent>& extents) {
-  proto::ExtentsDigest d;
-  for (const Extent& e : extents) d.Add(e.file_offset, e.length, e.block_group, e.needle_id, e.needle_offset);
-  return d.value();
-}
-
-}  // namespace
 
 Status Partition::DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaResponse* out) {
   const InodeId id(op.inode());
@@ -38,28 +28,23 @@ Status Partition::DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaR
   if (op.rewrite()) {
     // The same bytes, merged: only over the list the client read, inside
     // the file, and the file's size and times stay.
-    if (Digest(extents) != op.rewrite_digest()) {
+    if (DigestOf(extents) != op.rewrite_digest()) {
       return Status(Code::kAborted, fmt::format("inode {}: changed since its rewrite was read", id));
     }
     if (size != n->size) {
       return Status::InvalidArgument(fmt::format("inode {}: a rewrite past the end ({} > {})", id, size, n->size));
     }
-    std::vector<Extent> dropped;
-    OverlayExtents(&extents, incoming, &dropped);
-    QueueDeletions(dropped);
-    InodeToAttr(id, *n, out->mutable_attr());
-    out->set_extent_count(extents.size());
-    return Status::OK();
-  }
-  if (extents.size() + incoming.size() > kMaxExtentsPerInode) {
+  } else if (extents.size() + incoming.size() > kMaxExtentsPerInode) {
     return Status::TooLarge(fmt::format("inode {}: {} extents (at most {}): rewrite the file to merge them", id,
                                         extents.size() + incoming.size(), kMaxExtentsPerInode));
   }
   std::vector<Extent> dropped;
   OverlayExtents(&extents, incoming, &dropped);
   QueueDeletions(dropped);
-  SetSize(*n, size);
-  n->mtime_ns = n->ctime_ns = now_ns_;
+  if (!op.rewrite()) {
+    SetSize(*n, size);
+    n->mtime_ns = n->ctime_ns = now_ns_;
+  }
   InodeToAttr(id, *n, out->mutable_attr());
   out->set_extent_count(extents.size());
   return Status::OK();

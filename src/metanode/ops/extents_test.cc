@@ -1,5 +1,5 @@
+#include "metanode/extents.h"
 #include "metanode/partition_test_util.h"
-#include "proto/extents_digest.h"
 
 namespace cfs::metanode {
 namespace {
@@ -40,14 +40,7 @@ TEST_F(AppendExtentsTest, RewriteLandsOnlyOnTheListItWasReadFrom) {
   proto::MetaResponse last = Append(f, 0, 50, 30);
   EXPECT_EQ(last.extent_count(), 9u);
   const proto::InodeAttr before = Attr(f);
-  auto digest = [&] {
-    proto::ExtentsDigest d;
-    const std::vector<Extent> extents = *p_->GetExtents(InodeId(f));
-    for (const Extent& e : extents) {
-      d.Add(e.file_offset, e.length, e.block_group, e.needle_id, e.needle_offset);
-    }
-    return d.value();
-  };
+  auto digest = [&] { return DigestOf(*p_->GetExtents(InodeId(f))); };
   auto rewrite = [&](uint64_t with_digest, uint64_t needle) {
     now_ += 7;
     return Run([&](proto::MetaCommand& c) {
