@@ -149,7 +149,8 @@ FileSystem::FileSystem(rpc::ChannelPool& pool, FileSystemOptions options)
       meta_(pool, MetaClientOptions{.masters = options_.masters,
                                     .volume = options_.volume,
                                     .timeout = options_.timeout,
-                                    .dir_changed = [this](const proto::InodeAttr& a) { CacheDirAttr(a); }}),
+                                    .dir_changed = [this](const proto::InodeAttr& a) { CacheDirAttr(a); },
+                                    .give_back = [this](uint64_t, uint64_t dir) { return GiveBack(dir); }}),
       blobs_(pool, BlobClientOptions{.masters = options_.masters, .timeout = options_.timeout}) {}
 
 FileSystem::~FileSystem() = default;
@@ -164,6 +165,9 @@ asio::awaitable<Status> FileSystem::Mount() {
 }
 
 asio::awaitable<void> FileSystem::Unmount() {
+  std::vector<uint64_t> dirs;
+  for (auto& [dir, d] : delegated_) dirs.push_back(dir);
+  for (uint64_t dir : dirs) co_await GiveBack(dir);
   std::vector<std::shared_ptr<OpenFile>> open;
   for (auto& [h, f] : handles_) open.push_back(f);
   for (auto& f : open) (void)co_await Release(f->handle);
@@ -173,7 +177,8 @@ asio::awaitable<void> FileSystem::Unmount() {
   // Nothing started here may outlive this object: wait for the renewal
   // loop, prefetches and a scheduled release batch to end.
   asio::steady_timer t(co_await asio::this_coro::executor);
-  while (renewing_ || !fetching_.empty() || release_scheduled_ || !releasing_.empty() || rewriting_) {
+  while (renewing_ || !fetching_.empty() || release_scheduled_ || !releasing_.empty() || rewriting_ || polling_ ||
+         !delegated_.empty()) {
     t.expires_after(std::chrono::milliseconds(1));
     (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -203,11 +208,14 @@ asio::awaitable<void> FileSystem::RenewLeases() {
 
 asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeWrite(uint64_t inode, proto::MetaCommand c,
                                                                     const proto::Caller& caller) {
+  (void)co_await Settle(inode);
+  ForgetCreated(inode);
   co_return co_await meta_.InodeCommand(inode, std::move(c), caller);
 }
 
 asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeRead(uint64_t inode, proto::MetaReadRequest req,
                                                                    const proto::Caller& caller) {
+  (void)co_await Settle(inode);
   co_return co_await meta_.InodeRead(inode, std::move(req), caller);
 }
 
@@ -215,6 +223,7 @@ asio::awaitable<Result<proto::MetaResponse>> FileSystem::InodeRead(uint64_t inod
 
 asio::awaitable<Result<proto::InodeAttr>> FileSystem::Lookup(uint64_t parent, std::string_view name,
                                                              const proto::Caller& c) {
+  if (auto local = LocalLookup(parent, name)) co_return std::move(*local);
   auto r = co_await meta_.Lookup(parent, name, c);
   if (r.ok()) CountOwnWrites(&*r);
   co_return r;
@@ -234,6 +243,7 @@ void FileSystem::CacheDirAttr(const proto::InodeAttr& attr) {
 }
 
 asio::awaitable<Result<proto::InodeAttr>> FileSystem::GetAttr(uint64_t inode) {
+  if (auto local = LocalAttr(inode)) co_return std::move(*local);
   if (auto it = dir_attrs_.find(inode); it != dir_attrs_.end()) {
     if (it->second.expires > std::chrono::steady_clock::now()) co_return it->second.attr;
     dir_attrs_.erase(it);
@@ -269,6 +279,10 @@ asio::awaitable<Result<proto::InodeAttr>> FileSystem::SetAttr(SetAttrRequest req
 asio::awaitable<Result<proto::InodeAttr>> FileSystem::Create(uint64_t parent, std::string_view name, uint32_t mode,
                                                              const proto::Caller& c, uint64_t rdev,
                                                              std::string_view symlink_target) {
+  if ((mode & S_IFMT) == S_IFREG) {
+    co_await NoteChange(parent, c);
+    if (auto local = co_await LocalCreate(parent, name, mode, /*open=*/false, c)) co_return std::move(*local);
+  }
   co_return co_await meta_.Create(parent, name, mode, c, rdev, symlink_target);
 }
 
@@ -276,6 +290,10 @@ asio::awaitable<Status> FileSystem::Unlink(uint64_t parent, std::string_view nam
                                            const proto::Caller& c) {
   // The directory removed may be cached (as a parent of an earlier change).
   if (rmdir) dir_attrs_.clear();
+  if (!rmdir) {
+    co_await NoteChange(parent, c);
+    if (auto local = co_await LocalUnlink(parent, name, rmdir, c)) co_return std::move(*local);
+  }
   co_return co_await meta_.Unlink(parent, name, rmdir, c);
 }
 
@@ -334,6 +352,7 @@ asio::awaitable<Result<std::string>> FileSystem::ReadLink(uint64_t inode) {
 
 asio::awaitable<Result<proto::MetaResponse>> FileSystem::ReadDir(uint64_t parent, std::string_view after,
                                                                  uint32_t limit, bool plus, const proto::Caller& c) {
+  (void)co_await FlushDelegated(parent);  // the metanode lists what is sent
   co_return co_await meta_.ReadDir(parent, after, limit, plus, c);
 }
 
@@ -459,7 +478,14 @@ asio::awaitable<Result<std::pair<proto::InodeAttr, uint64_t>>> FileSystem::Creat
                                                                                        std::string_view name,
                                                                                        uint32_t mode,
                                                                                        const proto::Caller& c) {
-  auto r = co_await meta_.Create(parent, name, (mode & 07777) | S_IFREG, c, 0, {}, /*open=*/true);
+  co_await NoteChange(parent, c);
+  auto local = co_await LocalCreate(parent, name, (mode & 07777) | S_IFREG, /*open=*/true, c);
+  Result<proto::InodeAttr> r;
+  if (local) {
+    r = std::move(*local);
+  } else {
+    r = co_await meta_.Create(parent, name, (mode & 07777) | S_IFREG, c, 0, {}, /*open=*/true);
+  }
   if (!r.ok()) co_return r.status();
   const uint64_t handle = co_await AddHandle(r->inode(), r->size(), c);
   co_return std::make_pair(std::move(*r), handle);
@@ -727,6 +753,8 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
     const size_t to = std::min(all.size(), i + kExtentsPerCommit);
     std::vector<proto::Extent> extents(all.begin() + static_cast<ptrdiff_t>(std::min(i, to)),
                                        all.begin() + static_cast<ptrdiff_t>(to));
+    (void)co_await Settle(f->inode);
+    ForgetCreated(f->inode);
     auto r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
     if (!r.ok()) {
       committed = r.status();
@@ -804,6 +832,7 @@ asio::awaitable<void> FileSystem::SendReleases() {
   to_release_.clear();
   std::map<uint64_t, proto::ReleaseOp> by_partition;
   for (uint64_t inode : releasing_) {
+    (void)co_await Settle(inode);  // a new file's lease is taken by its create
     auto p = co_await meta_.PartitionOf(inode);
     if (!p.ok()) continue;  // the lease expires on its own
     proto::ReleaseOp& op = by_partition[*p];
@@ -884,6 +913,8 @@ asio::awaitable<Status> FileSystem::Allocate(uint64_t handle, uint64_t offset, u
   if (Status s = co_await FlushFile(f, false); !s.ok()) co_return s;
   const uint64_t want = offset + length;
   if (want <= f->size) co_return Status::OK();
+  (void)co_await Settle(f->inode);
+  ForgetCreated(f->inode);
   auto r = co_await meta_.AppendExtents(f->inode, {}, want, f->caller);
   if (!r.ok()) co_return r.status();
   f->size = std::max(f->size, r->attr().size());

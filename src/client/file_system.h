@@ -30,6 +30,21 @@
 //   needles after their writer's last close (rewrite_extents).
 // - Open files hold a lease in their inode's partition (an unlinked file
 //   stays readable while open), renewed every lease_renew_interval.
+// - Directory delegations (client/delegation.cc): after delegate_after
+//   creates or unlinks in one directory within a second, the client takes
+//   the directory's delegation (metanode/ops/delegation.cc) with inode ids
+//   reserved, and lists it. While it holds it, lookups of names the
+//   directory lacks, creates of regular files and unlinks of its files are
+//   answered here and sent behind, in order, as batches (one in flight per
+//   directory; the next gathers what came meanwhile). Anything that needs
+//   a change the metanode has not applied yet (an open, a write's commit,
+//   a setattr, a listing, a release of a new file) waits for its batch; an
+//   operation the metanode refuses as Delegated to us gives the directory
+//   back first. The delegation is given back when unused for
+//   delegation_idle, when another client waits for it (polled every
+//   delegation_poll), and at unmount. A change that fails at the metanode
+//   (not expected: the checks are made here first) is logged and answered
+//   by the next flush of the directory's files (fsync, close).
 //
 // Thread-safety: every method must be awaited from one strand (or one
 // thread), which also runs the uploads and prefetches it starts: the state
@@ -41,6 +56,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -93,6 +109,19 @@ struct FileSystemOptions {
   // the directory. Dropped at this client's setattr/xattr change of the
   // directory, and all of them at a rename or rmdir.
   std::chrono::milliseconds attr_cache_ttl{1000};
+  // Directory delegations (see above); 0: never taken.
+  int delegate_after = 3;
+  uint32_t delegation_inodes = 1024;                // inode ids reserved at a time
+  size_t delegation_max_entries = 65536;            // larger directories are not taken
+  std::chrono::milliseconds delegation_idle{1000};  // given back when unused this long
+  std::chrono::milliseconds delegation_poll{50};    // asks whether another client waits
+  // A batch waits this long for more changes, unless one is awaited (a
+  // flush) or it is full: one Raft write per create would cost more CPU
+  // than the creates.
+  std::chrono::milliseconds delegation_batch_delay{5};
+  // Answers are made here only this long past the last renewal sent (a
+  // batch or DelegateOp): must stay below the metanodes' delegation_ttl.
+  std::chrono::milliseconds delegation_valid{5000};
 };
 
 // What SetAttr changes (proto::SetAttrField bits in `valid`).
@@ -111,7 +140,8 @@ class FileSystem {
 
   // Fetches the volume's view and checks the root. Starts lease renewal.
   asio::awaitable<Status> Mount();
-  // Flushes and releases every open file, stops lease renewal, and returns
+  // Sends every delegated directory's changes and gives it back, flushes
+  // and releases every open file, stops lease renewal, and returns
   // once nothing it started is still running (then it may be destroyed).
   asio::awaitable<void> Unmount();
 
@@ -159,6 +189,9 @@ class FileSystem {
   asio::awaitable<Status> Flush(uint64_t handle);
   // Flush with the data on every replica's disk first.
   asio::awaitable<Status> Fsync(uint64_t handle);
+  // fsyncdir: the directory's changes made here and not yet sent reach the
+  // metanode; the first that failed since the last such flush, if any.
+  asio::awaitable<Status> FsyncDir(uint64_t dir);
   // Flushes and drops the handle and its lease.
   asio::awaitable<Status> Release(uint64_t handle);
   // Grows the file to at least offset + length (no data written: a hole).
@@ -181,6 +214,9 @@ class FileSystem {
   // owner's descriptors, flock at the release of the open file), if it took
   // any here: no metadata write otherwise.
   asio::awaitable<Status> UnlockOwner(uint64_t inode, uint64_t owner, bool flock);
+
+  // Directories this client holds now (tests).
+  size_t delegated_count() const { return delegated_.size(); }
 
   MetaClient& meta() { return meta_; }
   BlobClient& blobs() { return blobs_; }
@@ -273,6 +309,48 @@ class FileSystem {
   struct MergeSource;
   asio::awaitable<Result<std::shared_ptr<MergeSource>>> ReadForMerge(uint64_t inode);
   asio::awaitable<Status> WriteMerged(uint64_t inode, std::shared_ptr<MergeSource> m);
+
+  // ---- directory delegations (delegation.cc) ----
+  struct Delegated;
+  std::unordered_map<uint64_t, std::shared_ptr<Delegated>> delegated_;  // by directory
+  std::unordered_map<uint64_t, uint64_t> created_in_;  // inode created here, not yet applied -> its directory
+  struct Activity {
+    int changes = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::unordered_map<uint64_t, Activity> activity_;  // recent creates/unlinks by directory
+  bool polling_ = false;                              // PollDelegations is running
+  // The delegation of `dir` if answers may be made from it now.
+  std::shared_ptr<Delegated> Usable(uint64_t dir);
+  // Counts a create or unlink in `dir` and takes its delegation at the
+  // delegate_after-th in a second (if free and small enough).
+  asio::awaitable<void> NoteChange(uint64_t dir, const proto::Caller& c);
+  asio::awaitable<void> TakeDelegation(uint64_t dir, const proto::Caller& c);
+  // Answers made from a delegation; nullopt: not from it (ask the metanode).
+  std::optional<Result<proto::InodeAttr>> LocalLookup(uint64_t parent, std::string_view name);
+  // A file created here whose create is not applied yet, or a directory held here.
+  std::optional<proto::InodeAttr> LocalAttr(uint64_t inode);
+  asio::awaitable<std::optional<Result<proto::InodeAttr>>> LocalCreate(uint64_t parent, std::string_view name,
+                                                                       uint32_t mode, bool open,
+                                                                       const proto::Caller& c);
+  asio::awaitable<std::optional<Status>> LocalUnlink(uint64_t parent, std::string_view name, bool rmdir,
+                                                     const proto::Caller& c);
+  // Queues a change of d's directory and starts its sender.
+  void Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uint64_t inode);
+  // This client changes `inode` at the metanode: attributes kept for it
+  // since its create (applied) are dropped. Call after Settle.
+  void ForgetCreated(uint64_t inode);
+  // Sends d's queue as batches, one at a time, until it is empty (and, if
+  // giving back, the delegation is given back).
+  asio::awaitable<void> SendBatches(std::shared_ptr<Delegated> d);
+  // Waits until every change queued for `dir` so far is answered; the
+  // first error among them not reported yet.
+  asio::awaitable<Status> FlushDelegated(uint64_t dir);
+  // An inode created here whose create is not applied yet: waits for its batch.
+  asio::awaitable<Status> Settle(uint64_t inode);
+  // Sends what is queued and gives the directory back (the give_back hook).
+  asio::awaitable<void> GiveBack(uint64_t dir);
+  asio::awaitable<void> PollDelegations();
 };
 
 // The bytes of [offset, offset + size) of a file of `file_size` whose

@@ -108,8 +108,13 @@ asio::awaitable<Result<proto::MetaResponse>> MetaClient::Write(uint64_t partitio
   req.mutable_command()->set_seq(seq_.fetch_add(1, std::memory_order_relaxed) + 1);
   *req.mutable_command()->mutable_caller() = caller;
   proto::MetaResponse resp;
-  auto r = co_await router_.Call(partition, proto::METANODE_WRITE, req, &resp);
-  if (!r.ok()) co_return r.status();
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await router_.Call(partition, proto::METANODE_WRITE, req, &resp);
+    if (!r.ok()) co_return r.status();
+    // The same seq again: a Delegated answer is not remembered.
+    if (!co_await AfterDelegated(partition, resp, deadline, attempt)) break;
+  }
   if (options_.dir_changed) {
     for (const proto::InodeAttr& d : resp.dirs()) options_.dir_changed(d);
   }
@@ -119,11 +124,34 @@ asio::awaitable<Result<proto::MetaResponse>> MetaClient::Write(uint64_t partitio
 asio::awaitable<Result<proto::MetaResponse>> MetaClient::Read(uint64_t partition, proto::MetaReadRequest request,
                                                               const proto::Caller& caller) {
   request.set_partition(partition);
+  request.set_client_id(client_id_);
   *request.mutable_caller() = caller;
   proto::MetaResponse resp;
-  auto r = co_await router_.Call(partition, proto::METANODE_READ, request, &resp);
-  if (!r.ok()) co_return r.status();
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await router_.Call(partition, proto::METANODE_READ, request, &resp);
+    if (!r.ok()) co_return r.status();
+    if (!co_await AfterDelegated(partition, resp, deadline, attempt)) break;
+  }
   co_return resp;
+}
+
+asio::awaitable<bool> MetaClient::AfterDelegated(uint64_t partition, const proto::MetaResponse& answer,
+                                                 std::chrono::steady_clock::time_point deadline, int attempt) {
+  if (answer.code() != static_cast<uint32_t>(Code::kDelegated)) co_return false;
+  if (answer.delegation().client_id() == client_id_) {
+    // Ours: what it changed goes out first. A few tries: another of our
+    // requests may take it again meanwhile.
+    if (!options_.give_back || attempt >= 8) co_return false;
+    co_await options_.give_back(partition, answer.delegation().dir());
+    co_return true;
+  }
+  // Another client's: the metanode recalled it and waited; its holder may
+  // be gone, and then it expires.
+  if (std::chrono::steady_clock::now() >= deadline) co_return false;
+  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
+  (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return true;
 }
 
 asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, std::string_view name, uint32_t mode,

@@ -59,6 +59,11 @@ struct MetaClientOptions {
   // Called with each directory attribute a write's answer carries (the
   // directories it changed, as they are after it), on the awaiting strand.
   std::function<void(const proto::InodeAttr&)> dir_changed;
+  // Called when a command or read of this client was answered Delegated
+  // for a directory this client holds itself (partition, directory): it is
+  // to send what it holds back for it and give it back; then the request
+  // is sent again. Unset: the answer stands.
+  std::function<asio::awaitable<void>(uint64_t, uint64_t)> give_back;
 };
 
 // A MetaResponse's code and message as a Status.
@@ -132,6 +137,11 @@ class MetaClient {
   // backoff until one has room; NoSpace after options_.timeout.
   asio::awaitable<Result<uint64_t>> PartitionForNew(uint64_t home, uint64_t parent, std::string_view name, bool dir);
   void MarkFull(uint64_t partition);
+  // A Delegated answer: gives back this client's own delegation
+  // (options_.give_back), or waits a little for another client's to end.
+  // False: the answer stands (too many tries, or the deadline passed).
+  asio::awaitable<bool> AfterDelegated(uint64_t partition, const proto::MetaResponse& answer,
+                                       std::chrono::steady_clock::time_point deadline, int attempt);
   // The two-phase commit of a rename from partition `a` to partition `b`.
   asio::awaitable<Status> RenameAcross(uint64_t a, uint64_t src_parent, std::string_view src_name, uint64_t b,
                                        uint64_t dst_parent, std::string_view dst_name, uint32_t flags,

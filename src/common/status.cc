@@ -32,6 +32,7 @@ std::string_view CodeName(Code code) {
     case Code::kBusy: return "Busy";
     case Code::kAborted: return "Aborted";
     case Code::kInternal: return "Internal";
+    case Code::kDelegated: return "Delegated";
   }
   return "Unknown";
 }
@@ -59,6 +60,7 @@ int ToErrno(Code code) {
     case Code::kTimeout: return ETIMEDOUT;
     case Code::kCancelled: return ECANCELED;
     case Code::kBusy: return EBUSY;
+    case Code::kDelegated: return EAGAIN;
     case Code::kIOError:
     case Code::kCorruption:
     case Code::kAborted:

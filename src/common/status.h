@@ -44,6 +44,7 @@ enum class Code : uint8_t {
   kBusy,         // EBUSY
   kAborted,      // EIO: a transaction or operation gave up
   kInternal,     // EIO: a bug; the message says which invariant
+  kDelegated,    // EAGAIN: a directory another client holds (metanode/ops/delegation.cc); kept last
 };
 
 // Short stable name of a code ("NotFound"), for messages and logs.

@@ -486,6 +486,16 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info* fi) {
   });
 }
 
+// fsyncdir: the directory's changes this client made and has not sent yet
+// (a delegated directory's) reach the metanode, which made them durable.
+void OpFsyncDir(fuse_req_t req, fuse_ino_t ino, int, struct fuse_file_info*) {
+  Impl* m = Impl::Of(req);
+  m->Spawn([m, req, ino]() -> asio::awaitable<void> {
+    Status s = co_await m->fs.FsyncDir(ino);
+    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+  });
+}
+
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   Impl* m = Impl::Of(req);
   struct fuse_file_info info = *fi;
@@ -726,6 +736,7 @@ const struct fuse_lowlevel_ops kOps = [] {
   ops.readdir = OpReadDir;
   ops.readdirplus = OpReadDirPlus;
   ops.releasedir = OpReleaseDir;
+  ops.fsyncdir = OpFsyncDir;
   ops.statfs = OpStatFs;
   ops.setxattr = OpSetXattr;
   ops.getxattr = OpGetXattr;

@@ -11,17 +11,17 @@
 #include "common/ids.h"
 #include "common/status.h"
 #include "metanode/inode.h"
+#include "proto/access.h"
 #include "proto/metanode.pb.h"
 
 namespace cfs::metanode {
 
-inline constexpr int kMayExec = 1;
-inline constexpr int kMayWrite = 2;
-inline constexpr int kMayRead = 4;
+using proto::InGroup;
+using proto::IsRoot;
+using proto::kMayExec;
+using proto::kMayRead;
+using proto::kMayWrite;
 
-bool IsRoot(const proto::Caller& caller);
-// The caller's primary or a supplementary group is `gid`.
-bool InGroup(const proto::Caller& caller, uint32_t gid);
 bool IsOwnerOrRoot(const Inode& inode, const proto::Caller& caller);
 
 // Every bit of `mask` (kMay*) is allowed. Errors: PermissionDenied naming the

@@ -80,8 +80,11 @@ proto::MetaResponse Partition::Execute(const proto::MetaCommand& command) {
     out.Clear();
     out.set_code(static_cast<uint32_t>(s.code()));
     out.set_message(s.message());
+    if (s.Is(Code::kDelegated)) *out.mutable_delegation() = refused_by_;
   }
-  if (command.seq() != 0) RememberAnswer(command, out);
+  // A Delegated answer is not remembered: the retry after the recall is to
+  // be applied.
+  if (command.seq() != 0 && !s.Is(Code::kDelegated)) RememberAnswer(command, out);
   PublishStats();
   return out;
 }
@@ -94,6 +97,7 @@ void Partition::AddChangedDirs(const proto::MetaCommand& c, proto::MetaResponse*
     case K::kCreateDentry: dirs[0] = c.create_dentry().parent(); break;
     case K::kUnlink: dirs[0] = c.unlink().parent(); break;
     case K::kLink: dirs[0] = c.link().parent(); break;
+    case K::kBatch: dirs[0] = c.batch().dir(); break;
     case K::kRename:
       dirs[0] = c.rename().src_parent();
       if (c.rename().dst_parent() != dirs[0]) dirs[1] = c.rename().dst_parent();
@@ -138,6 +142,8 @@ Status Partition::Dispatch(const proto::MetaCommand& c, proto::MetaResponse* out
     case K::kRenameResolve: return DoRenameResolve(c.rename_resolve(), out);
     case K::kRenameForget: return DoRenameForget(c.rename_forget());
     case K::kSetLock: return DoSetLock(c.set_lock(), out);
+    case K::kDelegate: return DoDelegate(c.delegate(), out);
+    case K::kBatch: return DoBatch(c.batch(), out);
     case K::OP_NOT_SET: break;
   }
   return Status::InvalidArgument(fmt::format("meta partition {}: command without a known operation", options_.id));
@@ -206,6 +212,7 @@ Result<Inode*> Partition::FindDir(InodeId id) {
 
 Result<Inode*> Partition::DirForNewEntry(InodeId parent_id, std::string_view name, uint32_t mode) {
   CFS_ASSIGN_OR_RETURN(Inode * parent, FindDir(parent_id));
+  CFS_RETURN_IF_ERROR(CheckNotDelegated(parent_id));
   CFS_RETURN_IF_ERROR(CheckAccess(parent_id, *parent, *caller_, kMayWrite | kMayExec));
   if (dentries_.contains(DentryRef{parent_id, name})) return Status::Exists(fmt::format("{}/{} exists", parent_id, name));
   CFS_RETURN_IF_ERROR(CheckNotLocked(parent_id, name));  // a rename into it is pending

@@ -36,6 +36,14 @@
 //   decides alone: its leader resolves expired ones with B
 //   (ExpiredSourceTxns, RenameResolveOp). Txn records are in snapshots.
 //
+// - Directory delegations (ops/delegation.cc): a client may hold a
+//   directory for delegation_ttl (renewed by its batches) and change it
+//   alone, by BatchOps of creates (of inode ids reserved to it) and
+//   unlinks; every other change of that directory, and another client's
+//   lookup or listing of it (ExecuteRead), is answered Delegated with the
+//   delegation, never remembered as a retry's answer (the service recalls
+//   the delegation and tries again).
+//
 // The operations are in ops/ (one file per family); snapshots in
 // partition_snapshot.cc.
 //
@@ -94,6 +102,9 @@ struct PartitionOptions {
   // Finished rename txns are remembered this long past their expiry, so a
   // late duplicate of one of their ops finds them.
   std::chrono::nanoseconds rename_txn_keep = std::chrono::minutes(1);
+  // A directory delegation lasts this long past its holder's last
+  // DelegateOp or BatchOp.
+  std::chrono::nanoseconds delegation_ttl = std::chrono::seconds(10);
 };
 
 struct PartitionStats {
@@ -154,6 +165,10 @@ class Partition : public raft::StateMachine {
   // by `now_ns`: the leader resolves each with its dst_partition
   // (RenameResolveOp) and commits or aborts it here as that answers.
   std::vector<proto::RenameTxnRecord> ExpiredSourceTxns(int64_t now_ns) const;
+  // The delegation of `dir` in force at `now_ns` (null: none).
+  const proto::Delegation* DelegationOf(InodeId dir, int64_t now_ns) const;  // ops/delegation.cc
+  // The directories delegated to `client_id` at `now_ns`.
+  std::vector<uint64_t> DelegatedTo(uint64_t client_id, int64_t now_ns) const;  // ops/delegation.cc
   // The inode id is in this partition's range.
   bool Owns(InodeId inode) const { return inode >= start_ && inode <= end_; }
   InodeId start() const { return start_; }
@@ -209,6 +224,13 @@ class Partition : public raft::StateMachine {
   Status DoReclaimOrphan(const proto::ReclaimOrphanOp& op);                             // ops/lease.cc
   Status DoDeletionDone(const proto::DeletionDoneOp& op);                               // ops/lease.cc
   Status DoSetEnd(const proto::SetEndOp& op);                                           // partition.cc
+  Status DoDelegate(const proto::DelegateOp& op, proto::MetaResponse* out);            // ops/delegation.cc
+  Status DoBatch(const proto::BatchOp& op, proto::MetaResponse* out);                  // ops/delegation.cc
+  // Delegated (the delegation kept in refused_by_ for the answer) when
+  // another client holds `dir`, unless this is a batch of its holder.
+  Status CheckNotDelegated(InodeId dir) const;                                          // ops/delegation.cc
+  // From DoExpire: drops delegations past their expiry.
+  void ExpireDelegations();                                                             // ops/delegation.cc
 
   // Helpers shared by the operations (partition.cc).
   Result<Inode*> FindInode(InodeId id);
@@ -323,6 +345,10 @@ class Partition : public raft::StateMachine {
   // lock (parent, name) -> txn.
   TxnMap rename_txns_;
   LockTree rename_locks_;
+  // Directory delegations: directory -> its delegation (dir, holder, expiry).
+  std::map<InodeId, proto::Delegation> delegations_;
+  bool batching_ = false;                       // a BatchOp's commands are being applied
+  mutable proto::Delegation refused_by_;        // the delegation of the last Delegated error
   uint64_t next_deletion_ = 1;
   absl::flat_hash_map<uint64_t, ClientAnswers> answers_;
   // The command being applied: its time and caller.

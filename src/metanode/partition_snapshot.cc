@@ -81,6 +81,7 @@ Result<std::string> Partition::Snapshot() {
     }
   }
   h.set_last_now_ns(now_ns_);
+  for (const auto& [dir, d] : delegations_) *h.add_delegations() = d;
   for (const auto& [txn, r] : rename_txns_) *h.add_rename_txns() = r;
 
   std::string out(kMagic);
@@ -168,6 +169,12 @@ Status Partition::Restore(std::string_view data) {
     c.floor = r.floor();
     for (const proto::AnswerRecord& a : r.answers()) c.answers[a.seq()] = a.response();
   }
+  std::map<InodeId, proto::Delegation> delegations;
+  for (const proto::Delegation& d : h.delegations()) {
+    if (d.client_id() == 0 || !delegations.emplace(InodeId(d.dir()), d).second) {
+      return Status::Corruption(fmt::format("meta snapshot: delegation of directory {} repeated or without a holder", d.dir()));
+    }
+  }
   TxnMap rename_txns;
   LockTree rename_locks;
   CFS_RETURN_IF_ERROR(LoadRenameTxns(h, dentries, &rename_txns, &rename_locks));
@@ -187,6 +194,7 @@ Status Partition::Restore(std::string_view data) {
   answers_ = std::move(answers);
   rename_txns_ = std::move(rename_txns);
   rename_locks_ = std::move(rename_locks);
+  delegations_ = std::move(delegations);
   now_ns_ = h.last_now_ns();
   PublishStats();
   return Status::OK();

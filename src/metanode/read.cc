@@ -9,7 +9,16 @@ namespace {
 constexpr int kMaxBatchGetAttr = 4096;
 constexpr uint32_t kMaxReadDirLimit = 4096;
 
-Status Read(const Partition& p, const proto::MetaReadRequest& req, proto::MetaResponse* out) {
+// The directory a read lists or looks up in (0: none).
+uint64_t DirOf(const proto::MetaReadRequest& req) {
+  switch (req.read_case()) {
+    case proto::MetaReadRequest::kLookup: return req.lookup().parent();
+    case proto::MetaReadRequest::kReadDir: return req.read_dir().parent();
+    default: return 0;
+  }
+}
+
+Status Read(const Partition& p, const proto::MetaReadRequest& req, int64_t now_ns, proto::MetaResponse* out) {
   switch (req.read_case()) {
     case proto::MetaReadRequest::kLookup: {
       CFS_ASSIGN_OR_RETURN(*out->mutable_attr(),
@@ -66,6 +75,9 @@ Status Read(const Partition& p, const proto::MetaReadRequest& req, proto::MetaRe
       if (conflict.type() != proto::FILE_UNLOCK) *out->mutable_lock() = std::move(conflict);
       return Status::OK();
     }
+    case proto::MetaReadRequest::kDelegations:
+      for (uint64_t dir : p.DelegatedTo(req.client_id(), now_ns)) out->add_recalled(dir);
+      return Status::OK();
     case proto::MetaReadRequest::READ_NOT_SET:
       break;
   }
@@ -74,9 +86,18 @@ Status Read(const Partition& p, const proto::MetaReadRequest& req, proto::MetaRe
 
 }  // namespace
 
-proto::MetaResponse ExecuteRead(const Partition& partition, const proto::MetaReadRequest& request) {
+proto::MetaResponse ExecuteRead(const Partition& partition, const proto::MetaReadRequest& request, int64_t now_ns) {
   proto::MetaResponse out;
-  if (Status s = Read(partition, request, &out); !s.ok()) {
+  if (const uint64_t dir = DirOf(request); dir != 0) {
+    const proto::Delegation* d = partition.DelegationOf(InodeId(dir), now_ns);
+    if (d != nullptr && d->client_id() != request.client_id()) {
+      out.set_code(static_cast<uint32_t>(Code::kDelegated));
+      out.set_message(fmt::format("directory {} is delegated to client {}", dir, d->client_id()));
+      *out.mutable_delegation() = *d;
+      return out;
+    }
+  }
+  if (Status s = Read(partition, request, now_ns, &out); !s.ok()) {
     out.Clear();
     out.set_code(static_cast<uint32_t>(s.code()));
     out.set_message(s.message());

@@ -9,6 +9,10 @@
 namespace cfs::metanode {
 
 // The answer; an error of the read is its code and message (as a command's).
-proto::MetaResponse ExecuteRead(const Partition& partition, const proto::MetaReadRequest& request);
+// A lookup or listing of a directory delegated at `now_ns` to another
+// client than request.client_id is answered Delegated, with the delegation.
+// DelegationsRead answers the caller's delegations (all of them: the
+// service keeps which are recalled).
+proto::MetaResponse ExecuteRead(const Partition& partition, const proto::MetaReadRequest& request, int64_t now_ns);
 
 }  // namespace cfs::metanode

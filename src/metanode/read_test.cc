@@ -15,7 +15,7 @@ class ReadTest : public PartitionTest {
   proto::MetaResponse Read(void (*fill)(proto::MetaReadRequest&, uint64_t), uint64_t arg = 0) {
     proto::MetaReadRequest req;
     fill(req, arg);
-    return ExecuteRead(*p_, req);
+    return ExecuteRead(*p_, req, 0);
   }
 };
 
@@ -26,7 +26,7 @@ TEST_F(ReadTest, EveryReadAnswersFromTheTrees) {
   proto::MetaReadRequest lookup;
   lookup.mutable_lookup()->set_parent(d);
   lookup.mutable_lookup()->set_name("f");
-  EXPECT_EQ(ExecuteRead(*p_, lookup).attr().inode(), f);
+  EXPECT_EQ(ExecuteRead(*p_, lookup, 0).attr().inode(), f);
 
   EXPECT_EQ(Read([](auto& r, uint64_t i) { r.mutable_get_attr()->set_inode(i); }, f).attr().inode(), f);
   auto batch = Read([](auto& r, uint64_t i) {

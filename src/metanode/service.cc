@@ -219,18 +219,72 @@ asio::awaitable<Result<T>> MetanodeService::ReadOnStrand(uint64_t partition, std
 
 // ---- handlers ----
 
+asio::awaitable<bool> MetanodeService::AwaitRecall(uint64_t partition, uint64_t client,
+                                                   const proto::MetaResponse& answer,
+                                                   std::chrono::steady_clock::time_point deadline, int attempt) {
+  if (answer.code() != static_cast<uint32_t>(Code::kDelegated) || answer.delegation().client_id() == client) {
+    co_return false;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= deadline) co_return false;
+  {
+    std::lock_guard l(recall_mu_);
+    recalls_[partition].insert(answer.delegation().dir());
+  }
+  // The holder polls every few tens of milliseconds, then sends what it
+  // has and gives the directory back: 1, 2, 4 .. 32 ms apart.
+  const auto wait = std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(1 << std::min(attempt, 5)),
+                                                                  deadline - now);
+  asio::steady_timer t(co_await asio::this_coro::executor, wait);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return true;
+}
+
+void MetanodeService::TellRecalled(uint64_t partition, proto::MetaResponse* answer) {
+  const bool listing = answer->recalled_size() > 0;
+  if (!listing && !answer->has_delegation()) return;
+  std::lock_guard l(recall_mu_);
+  auto it = recalls_.find(partition);
+  if (it == recalls_.end()) {
+    answer->clear_recalled();
+    return;
+  }
+  if (answer->has_delegation()) {
+    if (it->second.erase(answer->delegation().dir()) > 0) answer->mutable_delegation()->set_recalled(true);
+  } else {
+    auto* dirs = answer->mutable_recalled();
+    dirs->erase(std::remove_if(dirs->begin(), dirs->end(), [&](uint64_t d) { return it->second.erase(d) == 0; }),
+                dirs->end());
+  }
+  if (it->second.empty()) recalls_.erase(it);
+}
+
 asio::awaitable<Result<proto::MetaResponse>> MetanodeService::Write(proto::MetaWriteRequest req) {
   auto found = FindPartition(req.partition());
   if (!found.ok()) co_return found.status();
-  co_return co_await Propose(req.partition(), std::move(*req.mutable_command()));
+  const auto deadline = std::chrono::steady_clock::now() + options_.rpc_timeout;
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await Propose(req.partition(), req.command());
+    if (r.ok() && co_await AwaitRecall(req.partition(), req.command().client_id(), *r, deadline, attempt)) continue;
+    if (r.ok()) TellRecalled(req.partition(), &*r);
+    co_return r;
+  }
 }
 
 asio::awaitable<Result<proto::MetaResponse>> MetanodeService::Read(proto::MetaReadRequest req) {
   const uint64_t partition = req.partition();
-  std::function<proto::MetaResponse(const Partition&)> fn = [req = std::move(req)](const Partition& p) {
-    return ExecuteRead(p, req);
-  };
-  co_return co_await ReadOnStrand<proto::MetaResponse>(partition, std::move(fn));
+  const auto deadline = std::chrono::steady_clock::now() + options_.rpc_timeout;
+  // Shared with the apply strand, which may run the read after a timeout here.
+  auto shared = std::make_shared<const proto::MetaReadRequest>(std::move(req));
+  for (int attempt = 0;; ++attempt) {
+    std::function<proto::MetaResponse(const Partition&)> fn = [shared](const Partition& p) {
+      return ExecuteRead(p, *shared, WallNowNs());
+    };
+    auto r = co_await ReadOnStrand<proto::MetaResponse>(partition, std::move(fn));
+    if (r.ok() && co_await AwaitRecall(partition, shared->client_id(), *r, deadline, attempt)) continue;
+    if (r.ok() && shared->has_delegations()) TellRecalled(partition, &*r);
+    co_return r;
+  }
 }
 
 asio::awaitable<Status> MetanodeService::CreatePartition(const proto::CreatePartitionRequest& req) {

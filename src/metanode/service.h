@@ -36,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,14 @@ class MetanodeService {
   rpc::PartitionRouter& RouterFor(uint64_t volume);
   asio::awaitable<void> HousekeepPartition(uint64_t id, bool expire);
   asio::awaitable<Status> DeleteNeedle(const proto::Extent& e);
+  // An answer Delegated to another client than `client`: the delegation is
+  // recalled, and the caller waits (backing off) and tries again, until
+  // `deadline`; false: the answer stands.
+  asio::awaitable<bool> AwaitRecall(uint64_t partition, uint64_t client, const proto::MetaResponse& answer,
+                                    std::chrono::steady_clock::time_point deadline, int attempt);
+  // Tells a holder what is recalled: marks the delegation of a DelegateOp or
+  // BatchOp answer, or keeps only the recalled in a DelegationsRead's.
+  void TellRecalled(uint64_t partition, proto::MetaResponse* answer);
 
   rpc::ChannelPool& pool_;
   const MetanodeOptions options_;
@@ -181,6 +190,10 @@ class MetanodeService {
   std::map<uint32_t, std::vector<std::string>> group_replicas_;        // guarded by mu_; block group -> datanodes
   HousekeepingStats hk_stats_;                   // guarded by mu_
   bool stopped_ = false;                         // guarded by mu_
+  // Directories whose delegation another client waits for, by partition,
+  // until their holder is told (TellRecalled).
+  std::mutex recall_mu_;
+  std::map<uint64_t, std::set<uint64_t>> recalls_;  // guarded by recall_mu_
 };
 
 }  // namespace cfs::metanode

@@ -56,7 +56,7 @@ Result<FrameHeader> DecodeFrameHeader(std::string_view in, const FrameLimits& li
     return Status::InvalidArgument(
         fmt::format("frame payload of {} bytes is over the limit of {}", h.payload_len, limits.max_payload_bytes));
   }
-  if (h.kind == FrameKind::kResponse && h.method_or_code > static_cast<uint16_t>(Code::kInternal)) {
+  if (h.kind == FrameKind::kResponse && h.method_or_code > static_cast<uint16_t>(Code::kDelegated)) {
     return Status::InvalidArgument(fmt::format("response code {} is unknown", h.method_or_code));
   }
   return h;

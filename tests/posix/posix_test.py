@@ -1589,6 +1589,46 @@ class TwoMountTest(FsTest):
         for i in range(20):
             self.assertEqual(read_file(self.q("n%02d" % i)), b"%d" % i)
 
+    def test_names_made_fast_on_one_mount_are_all_seen_by_the_other(self):
+        """Creates in a busy directory are answered by mount 1 (a delegation)
+        and sent behind; mount 2's first look recalls them."""
+        names = ["f%03d" % i for i in range(300)]
+        for n in names:
+            os.close(os.open(self.p(n), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o640))
+        self.assertEqual(sorted(os.listdir(self.dir2)), names)
+        self.assertEqual(stat.S_IMODE(os.stat(self.q("f123")).st_mode), 0o640)
+        self.assertErrno(errno.EEXIST, os.open, self.q("f007"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        for n in names[:150]:
+            os.unlink(self.p(n))
+        # (A name mount 2 looked up may stay in its kernel's cache for the
+        # entry timeout; a listing asks the file system.)
+        self.assertEqual(sorted(os.listdir(self.dir2)), names[150:])
+
+    def test_mounts_taking_turns_in_one_directory_lose_no_name(self):
+        expect = []
+        for turn in range(4):
+            where = self.p if turn % 2 == 0 else self.q
+            for i in range(60):
+                n = "t%d-%02d" % (turn, i)
+                write_file(where(n), n.encode()) if i % 3 == 0 else os.close(
+                    os.open(where(n), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                expect.append(n)
+            # The other mount's names are there and exclusive here.
+            other = "t%d-00" % (turn - 1) if turn else None
+            if other:
+                self.assertErrno(errno.EEXIST, os.open, where(other), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        self.assertEqual(sorted(os.listdir(self.dir)), sorted(expect))
+        self.assertEqual(sorted(os.listdir(self.dir2)), sorted(expect))
+        for turn in range(4):
+            n = "t%d-03" % turn
+            self.assertEqual(read_file(self.p(n)), n.encode())
+            self.assertEqual(read_file(self.q(n)), n.encode())
+        # Unlinks on both mounts in turn.
+        for i, n in enumerate(sorted(expect)):
+            os.unlink((self.p if (i // 40) % 2 == 0 else self.q)(n))
+        self.assertEqual(os.listdir(self.dir2), [])
+        self.assertEqual(os.listdir(self.dir), [])
+
     def agent(self):
         a = Agent()
         self.addCleanup(a.close)

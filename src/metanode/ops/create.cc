@@ -47,7 +47,16 @@ Status Partition::DoCreate(const proto::CreateOp& op, proto::MetaResponse* out) 
   CFS_RETURN_IF_ERROR(ValidateName(op.name()));
   CFS_RETURN_IF_ERROR(ValidateNewInode(op.mode(), op.symlink_target()));
   CFS_ASSIGN_OR_RETURN(Inode * parent, DirForNewEntry(parent_id, op.name(), op.mode()));
-  CFS_ASSIGN_OR_RETURN(InodeId id, NextInodeId());
+  InodeId id;
+  if (op.inode() != 0) {
+    // Reserved by a DelegateOp: given out (below next_inode_) and unused.
+    id = InodeId(op.inode());
+    if (id < start_ || id >= next_inode_ || inodes_.contains(id)) {
+      return Status::InvalidArgument(fmt::format("meta partition {}: inode {} was not reserved or is in use", options_.id, id));
+    }
+  } else {
+    CFS_ASSIGN_OR_RETURN(id, NextInodeId());
+  }
   Inode n = NewInode(op.mode(), parent);
   SetTypeFields(n, parent_id, op.rdev(), op.symlink_target());
   file_bytes_ += n.size;

@@ -64,6 +64,7 @@ Status Partition::DoExpire() {
     if (ni != inodes_.end() && ni->second.nlink == 0) FreeInode(ni);
   }
   ExpireRenameTxns();
+  ExpireDelegations();
   ForgetIdleClients();
   return Status::OK();
 }

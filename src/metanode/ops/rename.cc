@@ -32,14 +32,17 @@ uint32_t Partition::StickyOwner(InodeId child) const {
 }
 
 Status Partition::CheckRenameSource(InodeId dir_id, const Inode& dir, InodeId child) const {
+  CFS_RETURN_IF_ERROR(CheckNotDelegated(dir_id));
   return CheckRemove(dir_id, dir, StickyOwner(child), *caller_);
 }
 
 Status Partition::CheckRenameTarget(InodeId dp, const Inode& dir, std::string_view name, uint32_t flags,
                                     InodeId child, uint32_t type, bool parent_changes,
                                     const DentryValue* existing) const {
+  CFS_RETURN_IF_ERROR(CheckNotDelegated(dp));
   if ((flags & kRenameNoReplace) && existing) return Status::Exists(fmt::format("{}/{} exists", dp, name));
   if (existing) {
+    if (existing->is_dir()) CFS_RETURN_IF_ERROR(CheckNotDelegated(existing->child()));
     CFS_RETURN_IF_ERROR(CheckRemove(dp, dir, StickyOwner(existing->child()), *caller_));
     const bool dir_moves = S_ISDIR(type);
     if (dir_moves && !existing->is_dir()) return Status(Code::kNotDirectory, fmt::format("{}/{} is not a directory", dp, name));
@@ -141,6 +144,7 @@ Status Partition::DoRename(const proto::RenameOp& op, proto::MetaResponse* out) 
     return Status::OK();
   }
 
+  CFS_RETURN_IF_ERROR(CheckNotDelegated(dp));
   CFS_RETURN_IF_ERROR(CheckRemove(dp, *ddir, StickyOwner(dst), *caller_));
   if (sp != dp) {
     if (S_ISDIR(stype)) CFS_RETURN_IF_ERROR(CheckDirMove(src, dp));

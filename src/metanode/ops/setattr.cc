@@ -33,6 +33,8 @@ Status Partition::DoSetAttr(const proto::SetAttrOp& op, proto::MetaResponse* out
   const uint32_t v = op.valid();
   if ((v & ~kKnown) != 0) return Status::InvalidArgument(fmt::format("setattr fields {:#x}", v));
   CFS_ASSIGN_OR_RETURN(Inode * n, FindInode(id));
+  // A delegated directory's holder checks permissions on its attributes.
+  if (n->is_dir()) CFS_RETURN_IF_ERROR(CheckNotDelegated(id));
   const proto::Caller& c = *caller_;
   const bool owner_or_root = IsOwnerOrRoot(*n, c);
 

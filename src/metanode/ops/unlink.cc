@@ -14,6 +14,7 @@ Status Partition::DoUnlink(const proto::UnlinkOp& op, proto::MetaResponse* out) 
     return Status::InvalidArgument(fmt::format("cannot remove '{}'", op.name()));
   }
   CFS_ASSIGN_OR_RETURN(Inode * parent, FindDir(parent_id));
+  CFS_RETURN_IF_ERROR(CheckNotDelegated(parent_id));
   auto it = dentries_.find(DentryRef{parent_id, op.name()});
   if (it == dentries_.end()) return Status::NotFound(fmt::format("{}/{} not found", parent_id, op.name()));
   const InodeId child = it->second.child();
@@ -25,6 +26,7 @@ Status Partition::DoUnlink(const proto::UnlinkOp& op, proto::MetaResponse* out) 
   const bool local = ci != inodes_.end();
   CFS_RETURN_IF_ERROR(CheckRemove(parent_id, *parent, local ? ci->second.uid : op.child_uid(), *caller_));
   if (is_dir) {
+    CFS_RETURN_IF_ERROR(CheckNotDelegated(child));  // its holder knows of entries not here yet
     if (local && !DirEmpty(child)) return Status::NotEmpty(fmt::format("directory {}/{} is not empty", parent_id, op.name()));
     if (!local && !op.child_unlinked()) {
       return Status::InvalidArgument(
@@ -45,6 +47,7 @@ Status Partition::DoUnlinkInode(const proto::UnlinkInodeOp& op, proto::MetaRespo
   CFS_ASSIGN_OR_RETURN(Inode * n, FindInode(id));
   if (op.rmdir()) {
     if (!n->is_dir()) return Status(Code::kNotDirectory, fmt::format("inode {} is not a directory", id));
+    CFS_RETURN_IF_ERROR(CheckNotDelegated(id));
     if (!DirEmpty(id)) return Status::NotEmpty(fmt::format("directory {} is not empty", id));
     if (n->nlink == 0) return Status::OK();  // a retry after it was removed
     InodeToAttr(id, *n, out->mutable_attr());
