@@ -792,6 +792,8 @@ asio::awaitable<Status> FileSystem::Flush(uint64_t handle) {
 asio::awaitable<Status> FileSystem::Fsync(uint64_t handle) {
   auto f = Handle(handle);
   if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  // A file created behind a delegation: its create is durable too.
+  (void)co_await Settle(f->inode);
   co_return co_await FlushFile(f, true);
 }
 

@@ -189,6 +189,29 @@ class FuseTest(unittest.TestCase):
                            timeout=600)
         self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode() + self.logs())
 
+    def test_directory_held_by_a_killed_client_is_free_after_its_delegation_expires(self):
+        """A client that creates fast in a directory holds it (a delegation) and
+        sends its creates behind; killed, it leaves the directory to the others
+        once the delegation expires (10 s), with the creates it had sent."""
+        d2 = os.path.join(self.mnt2, "held")
+        os.mkdir(d2)
+        names = ["f%03d" % i for i in range(100)]
+        for n in names:
+            os.close(os.open(os.path.join(d2, n), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        fd = os.open(os.path.join(d2, "f000"), os.O_RDONLY)  # waits for the batch holding f000's create
+        os.close(fd)
+        self.client.kill()
+        wait_for(lambda: not is_mount(self.mnt2), 20, "the killed client's mount to go")
+        t0 = time.monotonic()
+        seen = sorted(os.listdir(os.path.join(self.mnt, "held")))
+        self.assertLess(time.monotonic() - t0, 25, "the listing waited past the delegation's expiry")
+        self.assertIn("f000", seen)
+        self.assertTrue(set(seen) <= set(names), seen)
+        with open(os.path.join(self.mnt, "held", "after"), "wb") as f:
+            f.write(b"x")
+        self.start_client()
+        self.assertEqual(sorted(os.listdir(d2)), sorted(seen + ["after"]))
+
     def test_killed_client_leaves_no_dead_mount(self):
         self.client.kill()
         wait_for(lambda: not is_mount(self.mnt2), 20, "the killed client's mount to go")
