@@ -52,8 +52,10 @@ struct FileSystem::Delegated {
   std::unordered_map<uint64_t, proto::InodeAttr> created;
   std::set<uint64_t> pending;  // of those, the ones whose create is not applied yet
   struct Change {
-    proto::MetaCommand command;  // a create or an unlink
-    uint64_t inode = 0;          // the file it creates or unlinks
+    proto::MetaCommand command;  // a create, an unlink, or a commit of a new file's data
+    uint64_t inode = 0;          // the file it creates, unlinks or commits
+    // A commit's answer, for the flush that waits for it (null: none waits).
+    std::shared_ptr<Result<proto::MetaResponse>> answer;
   };
   std::vector<Change> queue;  // changes not sent yet, in order
   uint64_t queued = 0;                    // changes queued, ever
@@ -286,8 +288,9 @@ asio::awaitable<std::optional<Status>> FileSystem::LocalUnlink(uint64_t parent, 
   co_return Answer(co_await FlushDelegated(parent));
 }
 
-void FileSystem::Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uint64_t inode) {
-  d->queue.push_back(Delegated::Change{std::move(c), inode});
+void FileSystem::Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uint64_t inode,
+                         std::shared_ptr<Result<proto::MetaResponse>> answer) {
+  d->queue.push_back(Delegated::Change{std::move(c), inode, std::move(answer)});
   ++d->queued;
   if (!d->sending) {
     d->sending = true;
@@ -307,10 +310,15 @@ asio::awaitable<void> FileSystem::SendBatches(std::shared_ptr<Delegated> d) {
     auto* op = cmd.mutable_batch();
     op->set_dir(d->dir);
     op->set_give_back(give_back);
-    std::vector<std::pair<bool, uint64_t>> changes;  // per command: a create?, its file
+    struct Sent {
+      bool create;
+      uint64_t inode;
+      std::shared_ptr<Result<proto::MetaResponse>> answer;
+    };
+    std::vector<Sent> changes;
     for (size_t i = 0; i < n; ++i) {
       Delegated::Change& c = d->queue[i];
-      changes.emplace_back(c.command.has_create(), c.inode);
+      changes.push_back(Sent{c.command.has_create(), c.inode, std::move(c.answer)});
       *op->add_commands() = std::move(c.command);
     }
     d->queue.erase(d->queue.begin(), d->queue.begin() + static_cast<ptrdiff_t>(n));
@@ -321,9 +329,14 @@ asio::awaitable<void> FileSystem::SendBatches(std::shared_ptr<Delegated> d) {
       batch = Status::Internal(fmt::format("a batch of {} changes answered with {}", n, r->results_size()));
     }
     for (size_t i = 0; i < n; ++i) {
-      const auto [create, inode] = changes[i];
+      const bool create = changes[i].create;
+      const uint64_t inode = changes[i].inode;
       Status s = batch.ok() ? AnswerStatus(r->results(static_cast<int>(i))) : batch;
-      if (!s.ok()) {
+      if (changes[i].answer) {
+        // A commit: the flush waiting for it answers its error.
+        *changes[i].answer = s.ok() ? Result<proto::MetaResponse>(r->results(static_cast<int>(i)))
+                                    : Result<proto::MetaResponse>(s);
+      } else if (!s.ok()) {
         spdlog::error("cfs: a change of directory {} made here was lost: {}", d->dir, s.ToString());
         if (d->error.ok()) d->error = s;
       }
@@ -333,7 +346,7 @@ asio::awaitable<void> FileSystem::SendBatches(std::shared_ptr<Delegated> d) {
       if (s.ok() && create && c->second.nlink() != 0) {
         c->second = r->results(static_cast<int>(i)).attr();  // the metanode's times
       } else if (!s.ok() || !create) {
-        d->created.erase(c);  // failed, or unlinked: the metanode answers from now on
+        d->created.erase(c);  // failed, unlinked or written: the metanode answers from now on
         created_in_.erase(inode);
       }
     }
@@ -387,6 +400,22 @@ asio::awaitable<Status> FileSystem::Settle(uint64_t inode) {
   if (d == delegated_.end() || !d->second->pending.contains(inode)) co_return Status::OK();
   (void)co_await FlushDelegated(it->second);
   co_return Status::OK();  // a lost create shows as the inode missing
+}
+
+asio::awaitable<std::optional<Result<proto::MetaResponse>>> FileSystem::CommitBehind(
+    uint64_t inode, std::vector<proto::Extent>& extents, uint64_t size, const proto::Caller& c) {
+  using Answer = std::optional<Result<proto::MetaResponse>>;
+  auto in = created_in_.find(inode);
+  if (in == created_in_.end()) co_return Answer();
+  const uint64_t dir = in->second;
+  auto d = Usable(dir);
+  if (!d || !d->pending.contains(inode)) co_return Answer();
+  proto::MetaCommand cmd = AppendExtentsCommand(inode, std::move(extents), size);
+  *cmd.mutable_caller() = c;
+  auto answer = std::make_shared<Result<proto::MetaResponse>>();
+  Enqueue(d, std::move(cmd), inode, answer);
+  (void)co_await FlushDelegated(dir);  // its error is in *answer
+  co_return Answer(std::move(*answer));
 }
 
 void FileSystem::ForgetCreated(uint64_t inode) {

@@ -380,6 +380,9 @@ asio::awaitable<Result<std::string>> FileSystem::GetXattr(uint64_t inode, std::s
       co_return n->second.value;
     }
   }
+  // A file created here behind a delegation, unchanged since (a SetXattr
+  // drops it from created_in_): it has none, and its create need not wait.
+  if (created_in_.contains(inode)) co_return Status::NoAttribute(fmt::format("inode {}: no attribute {}", inode, name));
   proto::MetaReadRequest req;
   req.mutable_get_xattr()->set_inode(inode);
   req.mutable_get_xattr()->set_name(std::string(name));
@@ -397,6 +400,7 @@ asio::awaitable<Result<std::string>> FileSystem::GetXattr(uint64_t inode, std::s
 }
 
 asio::awaitable<Result<std::vector<std::string>>> FileSystem::ListXattr(uint64_t inode, const proto::Caller& c) {
+  if (created_in_.contains(inode)) co_return std::vector<std::string>();  // as in GetXattr
   proto::MetaReadRequest req;
   req.mutable_list_xattr()->set_inode(inode);
   auto r = co_await InodeRead(inode, std::move(req), c);
@@ -753,9 +757,15 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
     const size_t to = std::min(all.size(), i + kExtentsPerCommit);
     std::vector<proto::Extent> extents(all.begin() + static_cast<ptrdiff_t>(std::min(i, to)),
                                        all.begin() + static_cast<ptrdiff_t>(to));
-    (void)co_await Settle(f->inode);
-    ForgetCreated(f->inode);
-    auto r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
+    auto behind = co_await CommitBehind(f->inode, extents, f->size, f->caller);
+    Result<proto::MetaResponse> r;
+    if (behind) {
+      r = std::move(*behind);
+    } else {
+      (void)co_await Settle(f->inode);
+      ForgetCreated(f->inode);
+      r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
+    }
     if (!r.ok()) {
       committed = r.status();
       break;
@@ -830,10 +840,13 @@ asio::awaitable<void> FileSystem::SendReleases() {
   asio::steady_timer t(co_await asio::this_coro::executor, options_.release_delay);
   (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   release_scheduled_ = false;
-  releasing_.swap(to_release_);
-  to_release_.clear();
+  // The next batch may start while this one waits (a new file's create):
+  // each sends its own inodes.
+  std::set<uint64_t> batch;
+  batch.swap(to_release_);
+  releasing_.insert(batch.begin(), batch.end());
   std::map<uint64_t, proto::ReleaseOp> by_partition;
-  for (uint64_t inode : releasing_) {
+  for (uint64_t inode : batch) {
     (void)co_await Settle(inode);  // a new file's lease is taken by its create
     auto p = co_await meta_.PartitionOf(inode);
     if (!p.ok()) continue;  // the lease expires on its own
@@ -849,7 +862,7 @@ asio::awaitable<void> FileSystem::SendReleases() {
     *c.mutable_release() = std::move(op);
     (void)co_await meta_.Write(partition, std::move(c), proto::Caller());  // else the leases expire
   }
-  releasing_.clear();
+  for (uint64_t inode : batch) releasing_.erase(inode);
 }
 
 // ---- file locks ----

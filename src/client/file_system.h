@@ -313,7 +313,8 @@ class FileSystem {
   // ---- directory delegations (delegation.cc) ----
   struct Delegated;
   std::unordered_map<uint64_t, std::shared_ptr<Delegated>> delegated_;  // by directory
-  std::unordered_map<uint64_t, uint64_t> created_in_;  // inode created here, not yet applied -> its directory
+  // Files created here behind a delegation (their attributes in its Delegated) -> the directory.
+  std::unordered_map<uint64_t, uint64_t> created_in_;
   struct Activity {
     int changes = 0;
     std::chrono::steady_clock::time_point since;
@@ -336,7 +337,14 @@ class FileSystem {
   asio::awaitable<std::optional<Status>> LocalUnlink(uint64_t parent, std::string_view name, bool rmdir,
                                                      const proto::Caller& c);
   // Queues a change of d's directory and starts its sender.
-  void Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uint64_t inode);
+  void Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uint64_t inode,
+               std::shared_ptr<Result<proto::MetaResponse>> answer = nullptr);
+  // The commit of a file created behind a delegation whose create is not
+  // applied yet: goes in the same batch (one write for both) and is
+  // awaited; its answer. nullopt: not such a file (extents untouched).
+  asio::awaitable<std::optional<Result<proto::MetaResponse>>> CommitBehind(uint64_t inode,
+                                                                           std::vector<proto::Extent>& extents,
+                                                                           uint64_t size, const proto::Caller& c);
   // This client changes `inode` at the metanode: attributes kept for it
   // since its create (applied) are dropped. Call after Settle.
   void ForgetCreated(uint64_t inode);

@@ -430,28 +430,28 @@ asio::awaitable<void> MetaClient::AbortTxn(uint64_t partition, uint64_t txn, int
   (void)co_await Write(partition, std::move(c), caller);  // unanswered: resolved by A's leader later
 }
 
-asio::awaitable<Result<proto::MetaResponse>> MetaClient::AppendExtents(uint64_t inode,
-                                                                       std::vector<proto::Extent> extents,
-                                                                       uint64_t size, const proto::Caller& caller) {
+proto::MetaCommand AppendExtentsCommand(uint64_t inode, std::vector<proto::Extent> extents, uint64_t size) {
   proto::MetaCommand c;
   auto* op = c.mutable_append_extents();
   op->set_inode(inode);
   op->set_size(size);
   for (auto& e : extents) *op->add_extents() = std::move(e);
-  co_return co_await InodeCommand(inode, std::move(c), caller);
+  return c;
+}
+
+asio::awaitable<Result<proto::MetaResponse>> MetaClient::AppendExtents(uint64_t inode,
+                                                                       std::vector<proto::Extent> extents,
+                                                                       uint64_t size, const proto::Caller& caller) {
+  co_return co_await InodeCommand(inode, AppendExtentsCommand(inode, std::move(extents), size), caller);
 }
 
 asio::awaitable<Result<proto::MetaResponse>> MetaClient::RewriteExtents(uint64_t inode,
                                                                         std::vector<proto::Extent> extents,
                                                                         uint64_t size, uint64_t digest,
                                                                         const proto::Caller& caller) {
-  proto::MetaCommand c;
-  auto* op = c.mutable_append_extents();
-  op->set_inode(inode);
-  op->set_size(size);
-  op->set_rewrite(true);
-  op->set_rewrite_digest(digest);
-  for (auto& e : extents) *op->add_extents() = std::move(e);
+  proto::MetaCommand c = AppendExtentsCommand(inode, std::move(extents), size);
+  c.mutable_append_extents()->set_rewrite(true);
+  c.mutable_append_extents()->set_rewrite_digest(digest);
   co_return co_await InodeCommand(inode, std::move(c), caller);
 }
 

@@ -69,6 +69,9 @@ struct MetaClientOptions {
 // A MetaResponse's code and message as a Status.
 Status AnswerStatus(const proto::MetaResponse& response);
 
+// The command that commits `extents` of `inode` and grows it to `size`.
+proto::MetaCommand AppendExtentsCommand(uint64_t inode, std::vector<proto::Extent> extents, uint64_t size);
+
 class MetaClient {
  public:
   MetaClient(rpc::ChannelPool& pool, MetaClientOptions options);

@@ -77,7 +77,9 @@ Status Partition::DoBatch(const proto::BatchOp& op, proto::MetaResponse* out) {
     return Status::InvalidArgument(fmt::format("a batch of {} commands (at most {})", op.commands_size(), kMaxBatchCommands));
   }
   for (const proto::MetaCommand& c : op.commands()) {
-    if (!c.has_create() && !c.has_unlink()) return Status::InvalidArgument("a batch holds creates and unlinks only");
+    if (!c.has_create() && !c.has_unlink() && !c.has_append_extents()) {
+      return Status::InvalidArgument("a batch holds creates, unlinks and commits of data only");
+    }
   }
   const proto::Caller* batch_caller = caller_;
   batching_ = true;

@@ -77,6 +77,18 @@ TEST_F(DelegationTest, HolderCreatesAndUnlinksByBatchWithReservedIds) {
   EXPECT_EQ(r.results(2).code(), 0u);
   EXPECT_EQ(CodeOf(r.results(3)), Code::kExists);
   EXPECT_TRUE(r.has_delegation());  // renewed
+  // A new file's data commits in the batch that creates it.
+  std::vector<proto::MetaCommand> more;
+  more.push_back(CreateWithId(d, "c", first + 3));
+  proto::MetaCommand append;
+  *append.mutable_caller() = caller_;
+  append.mutable_append_extents()->set_inode(first + 3);
+  append.mutable_append_extents()->set_size(4096);
+  more.push_back(append);
+  auto m = Batch(d, std::move(more));
+  ASSERT_EQ(m.results_size(), 2);
+  EXPECT_EQ(m.results(1).code(), 0u) << m.results(1).message();
+  EXPECT_EQ(Attr(first + 3).size(), 4096u);
   EXPECT_EQ(Find(d, "a"), 0u);
   EXPECT_EQ(Find(d, "b"), first + 1);
   ASSERT_EQ(r.dirs_size(), 1);
@@ -159,7 +171,7 @@ TEST_F(DelegationTest, ReservedIdsAreCheckedAndBatchesHoldOnlyCreatesAndUnlinks)
   EXPECT_EQ(CodeOf(r.results(0)), Code::kInvalidArgument);
   EXPECT_EQ(CodeOf(r.results(1)), Code::kInvalidArgument);
 
-  proto::MetaCommand link;
+  proto::MetaCommand link;  // only creates, unlinks and commits of data
   link.mutable_link()->set_inode(d);
   std::vector<proto::MetaCommand> bad;
   bad.push_back(link);
