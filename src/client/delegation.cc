@@ -119,18 +119,12 @@ asio::awaitable<void> FileSystem::TakeDelegation(uint64_t dir, const proto::Call
     d->changed->cancel();
     if (auto it = delegated_.find(dir); it != delegated_.end() && it->second == d) delegated_.erase(it);
   };
-  const auto sent = SteadyClock::now();
-  proto::MetaCommand cmd;
-  cmd.mutable_delegate()->set_dir(dir);
-  cmd.mutable_delegate()->set_reserve_inodes(options_.delegation_inodes);
-  auto r = co_await meta_.Write(d->partition, std::move(cmd), c);
-  if (!r.ok() || !AnswerStatus(*r).ok()) {
-    fail(r.ok() ? AnswerStatus(*r) : r.status());
+  auto r = co_await Delegate(d, options_.delegation_inodes, c);
+  if (!r.ok()) {
+    fail(r.status());
     co_return;
   }
   d->attr = r->attr();
-  d->next_inode = r->delegation().first_inode();
-  d->end_inode = r->delegation().end_inode();
   // The sticky rule needs each child's owner: such directories are given
   // back at once.
   bool keep = (d->attr.mode() & S_ISVTX) == 0;
@@ -151,7 +145,6 @@ asio::awaitable<void> FileSystem::TakeDelegation(uint64_t dir, const proto::Call
   spdlog::debug("cfs: directory {} delegated here ({} entries, inode ids [{}, {}))", dir, d->names.size(),
                 d->next_inode, d->end_inode);
   d->ready = true;
-  d->valid_until = sent + options_.delegation_valid;
   d->last_used = SteadyClock::now();
   d->changed->cancel();
   if (!keep || stopping_) {
@@ -166,6 +159,23 @@ asio::awaitable<void> FileSystem::TakeDelegation(uint64_t dir, const proto::Call
     polling_ = true;
     asio::co_spawn(co_await asio::this_coro::executor, PollDelegations(), asio::detached);
   }
+}
+
+asio::awaitable<Result<proto::MetaResponse>> FileSystem::Delegate(std::shared_ptr<Delegated> d, uint32_t reserve,
+                                                                  const proto::Caller& c) {
+  const auto sent = SteadyClock::now();
+  proto::MetaCommand cmd;
+  cmd.mutable_delegate()->set_dir(d->dir);
+  cmd.mutable_delegate()->set_reserve_inodes(reserve);
+  auto r = co_await meta_.Write(d->partition, std::move(cmd), c);
+  if (!r.ok()) co_return r.status();
+  if (Status s = AnswerStatus(*r); !s.ok()) co_return s;
+  if (d->next_inode == d->end_inode) {  // else ids are left: these stay unused
+    d->next_inode = r->delegation().first_inode();
+    d->end_inode = r->delegation().end_inode();
+  }
+  d->valid_until = std::max(d->valid_until, sent + options_.delegation_valid);
+  co_return r;
 }
 
 std::optional<Result<proto::InodeAttr>> FileSystem::LocalLookup(uint64_t parent, std::string_view name) {
@@ -205,17 +215,7 @@ asio::awaitable<std::optional<Result<proto::InodeAttr>>> FileSystem::LocalCreate
   if (!d) co_return Answer();
   if (d->next_inode == d->end_inode) {
     // Reserve more ids (this also renews the delegation).
-    const auto sent = SteadyClock::now();
-    proto::MetaCommand cmd;
-    cmd.mutable_delegate()->set_dir(parent);
-    cmd.mutable_delegate()->set_reserve_inodes(options_.delegation_inodes);
-    auto r = co_await meta_.Write(d->partition, std::move(cmd), proto::Caller());
-    if (!r.ok() || !AnswerStatus(*r).ok()) co_return Answer();
-    if (d->next_inode == d->end_inode) {
-      d->next_inode = r->delegation().first_inode();
-      d->end_inode = r->delegation().end_inode();
-    }
-    d->valid_until = std::max(d->valid_until, sent + options_.delegation_valid);
+    if (!(co_await Delegate(d, options_.delegation_inodes, proto::Caller())).ok()) co_return Answer();
     if (d->next_inode == d->end_inode) co_return Answer();
     d = Usable(parent);  // it may have been given back meanwhile
     if (!d) co_return Answer();
@@ -476,15 +476,9 @@ asio::awaitable<void> FileSystem::PollDelegations() {
     for (uint64_t dir : back) co_await GiveBack(dir);
     for (auto& d : renew) {
       if (d->giving_back) continue;
-      const auto sent = SteadyClock::now();
-      proto::MetaCommand cmd;
-      cmd.mutable_delegate()->set_dir(d->dir);
-      auto r = co_await meta_.Write(d->partition, std::move(cmd), proto::Caller());
-      if (r.ok() && AnswerStatus(*r).ok()) {
-        d->valid_until = std::max(d->valid_until, sent + options_.delegation_valid);
-      } else {
-        spdlog::debug("cfs: directory {}: renewal failed: {}", d->dir,
-                      r.ok() ? AnswerStatus(*r).ToString() : r.status().ToString());
+      auto r = co_await Delegate(d, 0, proto::Caller());
+      if (!r.ok()) {
+        spdlog::debug("cfs: directory {}: renewal failed: {}", d->dir, r.status().ToString());
         co_await GiveBack(d->dir);
       }
     }

@@ -327,6 +327,10 @@ class FileSystem {
   // delegate_after-th in a second (if free and small enough).
   asio::awaitable<void> NoteChange(uint64_t dir, const proto::Caller& c);
   asio::awaitable<void> TakeDelegation(uint64_t dir, const proto::Caller& c);
+  // DelegateOp for d's directory: takes or renews it (valid_until), with
+  // `reserve` more inode ids (used once those left run out).
+  asio::awaitable<Result<proto::MetaResponse>> Delegate(std::shared_ptr<Delegated> d, uint32_t reserve,
+                                                        const proto::Caller& c);
   // Answers made from a delegation; nullopt: not from it (ask the metanode).
   std::optional<Result<proto::InodeAttr>> LocalLookup(uint64_t parent, std::string_view name);
   // A file created here whose create is not applied yet, or a directory held here.

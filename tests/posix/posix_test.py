@@ -1547,6 +1547,39 @@ class IntegrityTest(FsTest):
                 self.assertEqual(g, bytes(buf), "seed %d step %d reader %d: read %d+%d" % (SEED, step, i, off, len(buf)))
         self.assertEqual(sha(read_file(path)), sha(model))
 
+class BusyDirectoryTest(FsTest):
+    """Many creates, writes and unlinks in a row in one directory (on cfs, the
+    client then holds the directory and sends its changes behind)."""
+
+    def test_thousands_of_files_made_written_and_removed_in_a_row(self):
+        # 4,000 closes in a few seconds: their lease releases go out in
+        # several batches while creates are still being sent (a crash once).
+        names = ["f%04d" % i for i in range(4000)]
+        for i, n in enumerate(names):
+            fd = os.open(self.p(n), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            if i % 4 == 0:
+                os.write(fd, n.encode())
+            os.close(fd)
+        self.assertEqual(self.listing(), names)
+        for i, n in enumerate(names):
+            st = os.stat(self.p(n))
+            self.assertEqual(st.st_size, len(n) if i % 4 == 0 else 0, n)
+        for n in names[::97]:
+            self.assertEqual(read_file(self.p(n)), n.encode() if names.index(n) % 4 == 0 else b"")
+        self.assertErrno(errno.EEXIST, os.open, self.p(names[5]), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        self.assertErrno(errno.ENOENT, os.stat, self.p("missing"))
+        for n in names[:3000]:
+            os.unlink(self.p(n))
+        self.assertEqual(self.listing(), names[3000:])
+        self.assertErrno(errno.ENOENT, os.unlink, self.p(names[0]))
+        # fsync of the directory: what was made in it is durable.
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @unittest.skipUnless(ROOT2, "CFS_POSIX_DIR2 (a second mount of the same volume) not set")
 class TwoMountTest(FsTest):
     def setUp(self):
