@@ -175,6 +175,8 @@ asio::awaitable<Result<proto::MetaResponse>> FileSystem::Delegate(std::shared_pt
     d->end_inode = r->delegation().end_inode();
   }
   d->valid_until = std::max(d->valid_until, sent + options_.delegation_valid);
+  // Another client waits (the metanode tells a holder once).
+  if (r->delegation().recalled()) asio::co_spawn(co_await asio::this_coro::executor, GiveBack(d->dir), asio::detached);
   co_return r;
 }
 
