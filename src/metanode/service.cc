@@ -240,6 +240,18 @@ asio::awaitable<bool> MetanodeService::AwaitRecall(uint64_t partition, uint64_t 
   co_return true;
 }
 
+void MetanodeService::RecallDone(uint64_t partition, uint64_t dir, const Result<proto::MetaResponse>& r) {
+  // Through: the directory's recall is spent, and a later holder (this
+  // client, perhaps) must not be told of it. Other waiters mark it again
+  // at their next try.
+  if (r.ok() && r->code() == static_cast<uint32_t>(Code::kDelegated)) return;  // gave up waiting
+  std::lock_guard l(recall_mu_);
+  auto it = recalls_.find(partition);
+  if (it == recalls_.end()) return;
+  it->second.erase(dir);
+  if (it->second.empty()) recalls_.erase(it);
+}
+
 void MetanodeService::TellRecalled(uint64_t partition, proto::MetaResponse* answer) {
   const bool listing = answer->recalled_size() > 0;
   if (!listing && !answer->has_delegation()) return;
@@ -263,9 +275,14 @@ asio::awaitable<Result<proto::MetaResponse>> MetanodeService::Write(proto::MetaW
   auto found = FindPartition(req.partition());
   if (!found.ok()) co_return found.status();
   const auto deadline = std::chrono::steady_clock::now() + options_.rpc_timeout;
+  uint64_t waited = 0;  // the directory whose recall it waited for
   for (int attempt = 0;; ++attempt) {
     auto r = co_await Propose(req.partition(), req.command());
-    if (r.ok() && co_await AwaitRecall(req.partition(), req.command().client_id(), *r, deadline, attempt)) continue;
+    if (r.ok() && co_await AwaitRecall(req.partition(), req.command().client_id(), *r, deadline, attempt)) {
+      waited = r->delegation().dir();
+      continue;
+    }
+    if (waited != 0) RecallDone(req.partition(), waited, r);
     if (r.ok()) TellRecalled(req.partition(), &*r);
     co_return r;
   }
@@ -276,12 +293,17 @@ asio::awaitable<Result<proto::MetaResponse>> MetanodeService::Read(proto::MetaRe
   const auto deadline = std::chrono::steady_clock::now() + options_.rpc_timeout;
   // Shared with the apply strand, which may run the read after a timeout here.
   auto shared = std::make_shared<const proto::MetaReadRequest>(std::move(req));
+  uint64_t waited = 0;  // as in Write
   for (int attempt = 0;; ++attempt) {
     std::function<proto::MetaResponse(const Partition&)> fn = [shared](const Partition& p) {
       return ExecuteRead(p, *shared, WallNowNs());
     };
     auto r = co_await ReadOnStrand<proto::MetaResponse>(partition, std::move(fn));
-    if (r.ok() && co_await AwaitRecall(partition, shared->client_id(), *r, deadline, attempt)) continue;
+    if (r.ok() && co_await AwaitRecall(partition, shared->client_id(), *r, deadline, attempt)) {
+      waited = r->delegation().dir();
+      continue;
+    }
+    if (waited != 0) RecallDone(partition, waited, r);
     if (r.ok() && shared->has_delegations()) TellRecalled(partition, &*r);
     co_return r;
   }

@@ -165,6 +165,9 @@ class MetanodeService {
   // `deadline`; false: the answer stands.
   asio::awaitable<bool> AwaitRecall(uint64_t partition, uint64_t client, const proto::MetaResponse& answer,
                                     std::chrono::steady_clock::time_point deadline, int attempt);
+  // A request that waited for the recall of `dir` is answered (not
+  // Delegated): the recall is dropped (waiters still waiting mark it again).
+  void RecallDone(uint64_t partition, uint64_t dir, const Result<proto::MetaResponse>& r);
   // Tells a holder what is recalled: marks the delegation of a DelegateOp or
   // BatchOp answer, or keeps only the recalled in a DelegationsRead's.
   void TellRecalled(uint64_t partition, proto::MetaResponse* answer);
