@@ -94,6 +94,23 @@ asio::awaitable<Result<uint64_t>> MetaClient::PartitionForNew(uint64_t home, uin
   co_return target;
 }
 
+asio::awaitable<Result<proto::MetaResponse>> MetaClient::CreateInodeWithRoom(uint64_t home, uint64_t parent,
+                                                                             std::string_view name, bool dir,
+                                                                             proto::MetaCommand ci,
+                                                                             const proto::Caller& caller,
+                                                                             uint64_t* target) {
+  for (;;) {
+    auto r = co_await Write(*target, ci, caller);
+    // The partition chosen ran out of ids meanwhile (the last one, while a
+    // split is under way): another, once the view lists one with room.
+    if (!r.ok() || r->code() != static_cast<uint32_t>(Code::kNoSpace)) co_return r;
+    MarkFull(*target);
+    auto next = co_await PartitionForNew(home, parent, name, dir);
+    if (!next.ok()) co_return next.status();
+    *target = *next;
+  }
+}
+
 void MetaClient::MarkFull(uint64_t partition) {
   std::lock_guard l(mu_);
   full_.insert(partition);
@@ -203,9 +220,8 @@ asio::awaitable<Result<proto::InodeAttr>> MetaClient::Create(uint64_t parent, st
     op->set_parent_setgid(true);
     op->set_parent_gid(parent_attr->gid());
   }
-  auto inode = co_await Write(*target, std::move(ci), caller);
+  auto inode = co_await CreateInodeWithRoom(*home, parent, name, dir, std::move(ci), caller, &*target);
   if (!inode.ok()) co_return inode.status();
-  if (inode->code() == static_cast<uint32_t>(Code::kNoSpace)) MarkFull(*target);
   if (Status s = AnswerStatus(*inode); !s.ok()) co_return s;
   int steps = 0;
   if (StopHere(steps, options_.crash_after)) co_return Stopped();  // leaves an orphan

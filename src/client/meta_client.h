@@ -140,6 +140,12 @@ class MetaClient {
   // backoff until one has room; NoSpace after options_.timeout.
   asio::awaitable<Result<uint64_t>> PartitionForNew(uint64_t home, uint64_t parent, std::string_view name, bool dir);
   void MarkFull(uint64_t partition);
+  // CreateInodeOp `ci` in *target, or, while that answers NoSpace, in the
+  // next partition with room (*target follows). The answer.
+  asio::awaitable<Result<proto::MetaResponse>> CreateInodeWithRoom(uint64_t home, uint64_t parent,
+                                                                   std::string_view name, bool dir,
+                                                                   proto::MetaCommand ci, const proto::Caller& caller,
+                                                                   uint64_t* target);
   // A Delegated answer: gives back this client's own delegation
   // (options_.give_back), or waits a little for another client's to end.
   // False: the answer stands (too many tries, or the deadline passed).
