@@ -10,6 +10,7 @@
 #include "client/file_system.h"
 #include "common/clock.h"
 #include "proto/access.h"
+#include "proto/names.h"
 
 namespace cfs::client {
 namespace {
@@ -28,10 +29,8 @@ Status CheckDirAccess(const proto::InodeAttr& dir, const proto::Caller& c, int m
   return proto::CheckModeAccess(dir.inode(), dir.mode(), dir.uid(), dir.gid(), c, mask);
 }
 
-bool PlainName(std::string_view name) {
-  return !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
-         name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
-}
+// A name the metanode takes (else the metanode answers why).
+bool PlainName(std::string_view name) { return proto::ValidateName(name).ok(); }
 
 }  // namespace
 
@@ -151,10 +150,7 @@ asio::awaitable<void> FileSystem::TakeDelegation(uint64_t dir, const proto::Call
     co_await GiveBack(dir);
     co_return;
   }
-  if (d->giving_back && !d->sending) {  // asked for while it was being taken
-    d->sending = true;
-    asio::co_spawn(co_await asio::this_coro::executor, SendBatches(d), asio::detached);
-  }
+  if (d->giving_back) StartSender(d);  // asked for while it was being taken
   if (!polling_) {
     polling_ = true;
     asio::co_spawn(co_await asio::this_coro::executor, PollDelegations(), asio::detached);
@@ -256,7 +252,7 @@ asio::awaitable<std::optional<Result<proto::InodeAttr>>> FileSystem::LocalCreate
   co_return Answer(std::move(attr));
 }
 
-asio::awaitable<std::optional<Status>> FileSystem::LocalUnlink(uint64_t parent, std::string_view name, bool rmdir,
+asio::awaitable<std::optional<Status>> FileSystem::LocalUnlink(uint64_t parent, std::string_view name,
                                                                const proto::Caller& c) {
   using Answer = std::optional<Status>;
   if (!PlainName(name)) co_return Answer();
@@ -269,7 +265,6 @@ asio::awaitable<std::optional<Status>> FileSystem::LocalUnlink(uint64_t parent, 
   // second step there) go to the metanode, which has the delegation back
   // first.
   if (type == S_IFDIR || inode < d->part_start || inode > d->part_end) co_return Answer();
-  if (rmdir) co_return Answer(Status(Code::kNotDirectory, fmt::format("{}/{} is not a directory", parent, name)));
   if (Status s = CheckDirAccess(d->attr, c, proto::kMayWrite | proto::kMayExec); !s.ok()) co_return Answer(s);
   // Answered before it is applied only for a file created here (one link,
   // known to no one else) and not open here: any other file may be seen
@@ -294,10 +289,13 @@ void FileSystem::Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uin
                          std::shared_ptr<Result<proto::MetaResponse>> answer) {
   d->queue.push_back(Delegated::Change{std::move(c), inode, std::move(answer)});
   ++d->queued;
-  if (!d->sending) {
-    d->sending = true;
-    asio::co_spawn(d->changed->get_executor(), SendBatches(d), asio::detached);
-  }
+  StartSender(d);
+}
+
+void FileSystem::StartSender(std::shared_ptr<Delegated> d) {
+  if (d->sending) return;
+  d->sending = true;
+  asio::co_spawn(d->changed->get_executor(), SendBatches(d), asio::detached);
 }
 
 asio::awaitable<void> FileSystem::SendBatches(std::shared_ptr<Delegated> d) {
@@ -439,10 +437,7 @@ asio::awaitable<void> FileSystem::GiveBack(uint64_t dir) {
   d->giving_back = true;
   if (d->delay) d->delay->cancel();
   while (!d->ready && !d->given_back) (void)co_await d->changed->async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!d->sending && !d->given_back) {
-    d->sending = true;
-    asio::co_spawn(co_await asio::this_coro::executor, SendBatches(d), asio::detached);
-  }
+  if (!d->given_back) StartSender(d);
   while (!d->given_back || d->sending) (void)co_await d->changed->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 

@@ -292,7 +292,7 @@ asio::awaitable<Status> FileSystem::Unlink(uint64_t parent, std::string_view nam
   if (rmdir) dir_attrs_.clear();
   if (!rmdir) {
     co_await NoteChange(parent, c);
-    if (auto local = co_await LocalUnlink(parent, name, rmdir, c)) co_return std::move(*local);
+    if (auto local = co_await LocalUnlink(parent, name, c)) co_return std::move(*local);
   }
   co_return co_await meta_.Unlink(parent, name, rmdir, c);
 }
@@ -762,9 +762,7 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
     if (behind) {
       r = std::move(*behind);
     } else {
-      (void)co_await Settle(f->inode);
-      ForgetCreated(f->inode);
-      r = co_await meta_.AppendExtents(f->inode, std::move(extents), f->size, f->caller);
+      r = co_await InodeWrite(f->inode, AppendExtentsCommand(f->inode, std::move(extents), f->size), f->caller);
     }
     if (!r.ok()) {
       committed = r.status();
@@ -928,9 +926,7 @@ asio::awaitable<Status> FileSystem::Allocate(uint64_t handle, uint64_t offset, u
   if (Status s = co_await FlushFile(f, false); !s.ok()) co_return s;
   const uint64_t want = offset + length;
   if (want <= f->size) co_return Status::OK();
-  (void)co_await Settle(f->inode);
-  ForgetCreated(f->inode);
-  auto r = co_await meta_.AppendExtents(f->inode, {}, want, f->caller);
+  auto r = co_await InodeWrite(f->inode, AppendExtentsCommand(f->inode, {}, want), f->caller);
   if (!r.ok()) co_return r.status();
   f->size = std::max(f->size, r->attr().size());
   co_return Status::OK();

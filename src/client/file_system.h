@@ -338,8 +338,8 @@ class FileSystem {
   asio::awaitable<std::optional<Result<proto::InodeAttr>>> LocalCreate(uint64_t parent, std::string_view name,
                                                                        uint32_t mode, bool open,
                                                                        const proto::Caller& c);
-  asio::awaitable<std::optional<Status>> LocalUnlink(uint64_t parent, std::string_view name, bool rmdir,
-                                                     const proto::Caller& c);
+  // An unlink (not rmdir) of a name in a delegated directory.
+  asio::awaitable<std::optional<Status>> LocalUnlink(uint64_t parent, std::string_view name, const proto::Caller& c);
   // Queues a change of d's directory and starts its sender.
   void Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uint64_t inode,
                std::shared_ptr<Result<proto::MetaResponse>> answer = nullptr);
@@ -352,6 +352,8 @@ class FileSystem {
   // This client changes `inode` at the metanode: attributes kept for it
   // since its create (applied) are dropped. Call after Settle.
   void ForgetCreated(uint64_t inode);
+  // Starts SendBatches for d unless it runs.
+  void StartSender(std::shared_ptr<Delegated> d);
   // Sends d's queue as batches, one at a time, until it is empty (and, if
   // giving back, the delegation is given back).
   asio::awaitable<void> SendBatches(std::shared_ptr<Delegated> d);

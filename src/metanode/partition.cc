@@ -6,6 +6,7 @@
 
 #include "metanode/access.h"
 #include "metanode/extents.h"
+#include "proto/names.h"
 
 namespace cfs::metanode {
 
@@ -179,17 +180,9 @@ Status Partition::DoSetEnd(const proto::SetEndOp& op) {
 
 // ---- helpers ----
 
-Status Partition::ValidateName(std::string_view name) {
-  if (name.empty()) return Status::InvalidArgument("empty name");
-  if (name.size() > kMaxNameBytes) {
-    return Status(Code::kNameTooLong, fmt::format("name of {} bytes (at most {})", name.size(), kMaxNameBytes));
-  }
-  if (name == "." || name == "..") return Status::InvalidArgument(fmt::format("name '{}' is reserved", name));
-  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("name holds '/' or NUL");
-  }
-  return Status::OK();
-}
+static_assert(kMaxNameBytes == proto::kMaxNameBytes);
+
+Status Partition::ValidateName(std::string_view name) { return proto::ValidateName(name); }
 
 Result<Inode*> Partition::FindInode(InodeId id) {
   auto it = inodes_.find(id);
