@@ -66,6 +66,8 @@ struct FileSystem::Delegated {
   bool sending = false;      // SendBatches runs
   bool giving_back = false;  // no new answers; the last batch gives it back
   bool given_back = false;   // done (or failed): no longer held
+  bool last_sent = false;    // the batch that gives it back is on its way: nothing more goes in a batch
+  int behind = 0;            // closes of files created here answered before their flush ended (FlushBehind)
   Status error;              // the first change that failed, not reported yet
   int flush_waiters = 0;     // FlushDelegated calls waiting: no batch delay
   std::unique_ptr<asio::steady_timer> delay;  // the batch delay; cancelled by a flush
@@ -134,12 +136,12 @@ asio::awaitable<void> FileSystem::TakeDelegation(uint64_t dir, const proto::Call
       keep = false;
       break;
     }
-    for (const proto::DirEntry& e : page->entries()) {
-      d->names[e.name()] = Delegated::Entry{e.inode(), e.mode() & S_IFMT};
+    for (const proto::ListedEntry& e : page->entries) {
+      d->names[e.name] = Delegated::Entry{e.inode, e.type & S_IFMT};
     }
     if (d->names.size() > options_.delegation_max_entries) keep = false;
-    if (!page->more() || page->entries_size() == 0) break;
-    after = page->entries(page->entries_size() - 1).name();
+    if (!page->more || page->entries.empty()) break;
+    after = page->entries.back().name;
   }
   spdlog::debug("cfs: directory {} delegated here ({} entries, inode ids [{}, {}))", dir, d->names.size(),
                 d->next_inode, d->end_inode);
@@ -290,6 +292,7 @@ void FileSystem::Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uin
   d->queue.push_back(Delegated::Change{std::move(c), inode, std::move(answer)});
   ++d->queued;
   StartSender(d);
+  d->changed->cancel();  // a sender waiting for closes behind sends it
 }
 
 void FileSystem::StartSender(std::shared_ptr<Delegated> d) {
@@ -300,12 +303,20 @@ void FileSystem::StartSender(std::shared_ptr<Delegated> d) {
 
 asio::awaitable<void> FileSystem::SendBatches(std::shared_ptr<Delegated> d) {
   while (!d->queue.empty() || (d->giving_back && !d->given_back)) {
+    // Giving back: the files closed behind commit first (their commits
+    // come in batches, or straight to the metanode), or another client
+    // could open one before its data is there.
+    if (d->queue.empty() && d->behind > 0) {
+      (void)co_await d->changed->async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
     if (!d->giving_back && d->flush_waiters == 0 && d->queue.size() < kBatchCommands) {
       d->delay->expires_after(options_.delegation_batch_delay);
       (void)co_await d->delay->async_wait(asio::as_tuple(asio::use_awaitable));
     }
     const size_t n = std::min(d->queue.size(), kBatchCommands);
-    const bool give_back = d->giving_back && n == d->queue.size();
+    const bool give_back = d->giving_back && n == d->queue.size() && d->behind == 0;
+    d->last_sent = give_back;
     proto::MetaCommand cmd;
     auto* op = cmd.mutable_batch();
     op->set_dir(d->dir);
@@ -408,8 +419,14 @@ asio::awaitable<std::optional<Result<proto::MetaResponse>>> FileSystem::CommitBe
   auto in = created_in_.find(inode);
   if (in == created_in_.end()) co_return Answer();
   const uint64_t dir = in->second;
-  auto d = Usable(dir);
-  if (!d || !d->pending.contains(inode)) co_return Answer();
+  // Also while giving back (a close behind commits before the last batch).
+  auto it = delegated_.find(dir);
+  if (it == delegated_.end()) co_return Answer();
+  auto d = it->second;
+  if (!d->ready || d->last_sent || d->given_back || SteadyClock::now() >= d->valid_until ||
+      !d->pending.contains(inode)) {
+    co_return Answer();
+  }
   proto::MetaCommand cmd = AppendExtentsCommand(inode, std::move(extents), size);
   *cmd.mutable_caller() = c;
   auto answer = std::make_shared<Result<proto::MetaResponse>>();
@@ -426,6 +443,26 @@ void FileSystem::ForgetCreated(uint64_t inode) {
     d->second->created.erase(inode);
     created_in_.erase(it);
   }
+}
+
+std::shared_ptr<FileSystem::Delegated> FileSystem::CloseBehind(uint64_t inode) {
+  auto in = created_in_.find(inode);
+  if (in == created_in_.end()) return nullptr;
+  auto d = Usable(in->second);
+  if (!d || d->behind >= options_.closes_behind) return nullptr;
+  ++d->behind;
+  return d;
+}
+
+asio::awaitable<void> FileSystem::FlushBehind(std::shared_ptr<OpenFile> f, uint64_t inode,
+                                              std::shared_ptr<Delegated> d) {
+  Status s = co_await FlushFile(f, false);
+  if (!s.ok()) {
+    spdlog::error("cfs: data of inode {}, closed in directory {}, was lost: {}", inode, d->dir, s.ToString());
+    if (d->error.ok()) d->error = s;
+  }
+  --d->behind;
+  d->changed->cancel();
 }
 
 asio::awaitable<Status> FileSystem::FsyncDir(uint64_t dir) { co_return co_await FlushDelegated(dir); }

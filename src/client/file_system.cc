@@ -174,10 +174,12 @@ asio::awaitable<void> FileSystem::Unmount() {
   if (!to_release_.empty()) co_await SendReleases();
   stopping_ = true;
   if (renew_timer_) renew_timer_->cancel();
+  if (lease_timer_) lease_timer_->cancel();  // nothing left to lease: every handle is released
   // Nothing started here may outlive this object: wait for the renewal
   // loop, prefetches and a scheduled release batch to end.
   asio::steady_timer t(co_await asio::this_coro::executor);
-  while (renewing_ || !fetching_.empty() || release_scheduled_ || !releasing_.empty() || rewriting_ || polling_ ||
+  while (renewing_ || !fetching_.empty() || release_scheduled_ || !releasing_.empty() || lease_scheduled_ ||
+         !leasing_.empty() || rewriting_ || polling_ ||
          !delegated_.empty()) {
     t.expires_after(std::chrono::milliseconds(1));
     (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -291,6 +293,7 @@ asio::awaitable<Status> FileSystem::Unlink(uint64_t parent, std::string_view nam
   // The directory removed may be cached (as a parent of an earlier change).
   if (rmdir) dir_attrs_.clear();
   if (!rmdir) {
+    co_await TakeLeasesNow();  // a file open here stays when unlinked
     co_await NoteChange(parent, c);
     if (auto local = co_await LocalUnlink(parent, name, c)) co_return std::move(*local);
   }
@@ -301,6 +304,7 @@ asio::awaitable<Status> FileSystem::Rename(uint64_t src_parent, std::string_view
                                            std::string_view dst_name, uint32_t flags, const proto::Caller& c) {
   // A directory moved or replaced may be cached (its parent, ctime, links).
   dir_attrs_.clear();
+  co_await TakeLeasesNow();  // a file open here stays when replaced
   co_return co_await meta_.Rename(src_parent, src_name, dst_parent, dst_name, flags, c);
 }
 
@@ -350,7 +354,7 @@ asio::awaitable<Result<std::string>> FileSystem::ReadLink(uint64_t inode) {
   co_return std::move(*r->mutable_value());
 }
 
-asio::awaitable<Result<proto::MetaResponse>> FileSystem::ReadDir(uint64_t parent, std::string_view after,
+asio::awaitable<Result<proto::DirListing>> FileSystem::ReadDir(uint64_t parent, std::string_view after,
                                                                  uint32_t limit, bool plus, const proto::Caller& c) {
   (void)co_await FlushDelegated(parent);  // the metanode lists what is sent
   co_return co_await meta_.ReadDir(parent, after, limit, plus, c);
@@ -441,21 +445,24 @@ std::shared_ptr<FileSystem::OpenFile> FileSystem::Handle(uint64_t handle) {
   return it == handles_.end() ? nullptr : it->second;
 }
 
-asio::awaitable<Result<FileSystem::Opened>> FileSystem::Open(uint64_t inode, bool truncate, const proto::Caller& c) {
+asio::awaitable<Result<FileSystem::Opened>> FileSystem::Open(uint64_t inode, bool truncate, const proto::Caller& c,
+                                                         bool read_only) {
   // Buffered writes of this client to the file land before it is opened
   // again (and before O_TRUNC cuts them).
   if (Status s = co_await FlushInode(inode, false); !s.ok()) co_return s;
   // A release not sent yet is dropped (this open keeps the lease); one on
   // its way lands before this open takes the lease again.
-  to_release_.erase(inode);
+  const bool kept = to_release_.erase(inode) > 0;
   while (releasing_.contains(inode)) {
     asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
     (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+  if (read_only && !truncate) co_return co_await OpenForReading(inode, kept || handles_of_inode_.contains(inode), c);
   proto::MetaCommand cmd;
   cmd.mutable_open()->set_inode(inode);
   auto r = co_await InodeWrite(inode, std::move(cmd), c);
   if (!r.ok()) co_return r.status();
+  to_lease_.erase(inode);  // taken now
   Opened opened;
   opened.attr = std::move(*r->mutable_attr());
   if (truncate && opened.attr.size() != 0) {
@@ -476,6 +483,71 @@ asio::awaitable<Result<FileSystem::Opened>> FileSystem::Open(uint64_t inode, boo
   }
   opened.handle = co_await AddHandle(inode, opened.attr.size(), c);
   co_return opened;
+}
+
+asio::awaitable<Result<FileSystem::Opened>> FileSystem::OpenForReading(uint64_t inode, bool leased,
+                                                                   const proto::Caller& c) {
+  proto::MetaReadRequest req;
+  req.mutable_get_extents()->set_inode(inode);
+  auto r = co_await InodeRead(inode, std::move(req), c);
+  if (!r.ok()) co_return r.status();
+  // An unlinked file opens only again through this client's lease of it.
+  if (r->attr().nlink() == 0 && !leased) co_return Status::NotFound(fmt::format("inode {} was unlinked", inode));
+  Opened opened;
+  opened.attr = std::move(*r->mutable_attr());
+  opened.handle = co_await AddHandle(inode, opened.attr.size(), c);
+  const auto& f = handles_.at(opened.handle);
+  f->extents.assign(r->extents().begin(), r->extents().end());
+  f->extents_stale = false;
+  if (!leased) {
+    to_lease_.insert(inode);
+    if (!lease_scheduled_) {
+      lease_scheduled_ = true;
+      asio::co_spawn(co_await asio::this_coro::executor, SendLeases(), asio::detached);
+    }
+  }
+  co_return opened;
+}
+
+asio::awaitable<void> FileSystem::SendLeases() {
+  asio::steady_timer t(co_await asio::this_coro::executor, options_.lease_delay);
+  lease_timer_ = &t;
+  (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  lease_timer_ = nullptr;
+  lease_scheduled_ = false;
+  std::set<uint64_t> batch;
+  batch.swap(to_lease_);
+  co_await SendLeaseBatch(std::move(batch));
+}
+
+asio::awaitable<void> FileSystem::TakeLeasesNow() {
+  if (!to_lease_.empty()) {
+    std::set<uint64_t> batch;
+    batch.swap(to_lease_);
+    co_await SendLeaseBatch(std::move(batch));
+  }
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (!leasing_.empty()) {
+    t.expires_after(std::chrono::milliseconds(1));
+    (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> FileSystem::SendLeaseBatch(std::set<uint64_t> batch) {
+  leasing_.insert(batch.begin(), batch.end());
+  std::map<uint64_t, proto::OpenOp> by_partition;
+  for (uint64_t inode : batch) {
+    auto p = co_await meta_.PartitionOf(inode);
+    if (p.ok()) by_partition[*p].add_more(inode);
+  }
+  for (auto& [partition, op] : by_partition) {
+    proto::MetaCommand c;
+    *c.mutable_open() = std::move(op);
+    auto r = co_await meta_.Write(partition, std::move(c), proto::Caller());
+    // The readers go on with the extents they have (safe for deletion_grace).
+    if (!r.ok()) spdlog::warn("leases of files open for reading in partition {}: {}", partition, r.status().ToString());
+  }
+  for (uint64_t inode : batch) leasing_.erase(inode);
 }
 
 asio::awaitable<Result<std::pair<proto::InodeAttr, uint64_t>>> FileSystem::CreateOpen(uint64_t parent,
@@ -794,6 +866,13 @@ asio::awaitable<Status> FileSystem::FlushInode(uint64_t inode, bool sync) {
 asio::awaitable<Status> FileSystem::Flush(uint64_t handle) {
   auto f = Handle(handle);
   if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
+  // Something to wait for and no error to answer: maybe behind.
+  if (f->Writing() && f->error.ok()) {
+    if (auto d = CloseBehind(f->inode)) {
+      asio::co_spawn(co_await asio::this_coro::executor, FlushBehind(f, f->inode, d), asio::detached);
+      co_return Status::OK();
+    }
+  }
   co_return co_await FlushFile(f, false);
 }
 
@@ -826,6 +905,7 @@ asio::awaitable<Status> FileSystem::Release(uint64_t handle) {
       asio::co_spawn(co_await asio::this_coro::executor, RunRewrites(), asio::detached);
     }
   }
+  if (to_lease_.erase(f->inode) > 0) co_return s;  // its lease was never asked for
   to_release_.insert(f->inode);
   if (!release_scheduled_) {
     release_scheduled_ = true;
@@ -843,6 +923,11 @@ asio::awaitable<void> FileSystem::SendReleases() {
   std::set<uint64_t> batch;
   batch.swap(to_release_);
   releasing_.insert(batch.begin(), batch.end());
+  // A lease on its way lands first (else it would outlive its release).
+  while (!leasing_.empty()) {
+    t.expires_after(std::chrono::milliseconds(1));
+    (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
   std::map<uint64_t, proto::ReleaseOp> by_partition;
   for (uint64_t inode : batch) {
     (void)co_await Settle(inode);  // a new file's lease is taken by its create
@@ -888,7 +973,10 @@ asio::awaitable<Result<bool>> FileSystem::SetLock(uint64_t inode, proto::FileLoc
     auto r = co_await InodeWrite(inode, std::move(c), proto::Caller());
     if (!r.ok()) co_return r.status();
     if (!r->has_lock()) {
-      if (lock.type() != proto::FILE_UNLOCK) lockers_.insert(key);
+      if (lock.type() != proto::FILE_UNLOCK) {
+        lockers_.insert(key);
+        to_lease_.erase(inode);  // the lock took the lease
+      }
       co_return true;
     }
     if (!wait) co_return false;

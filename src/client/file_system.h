@@ -29,7 +29,16 @@
 // - Fragmented files (small writes all over them) are merged into fresh
 //   needles after their writer's last close (rewrite_extents).
 // - Open files hold a lease in their inode's partition (an unlinked file
-//   stays readable while open), renewed every lease_renew_interval.
+//   stays readable while open), renewed every lease_renew_interval. A file
+//   opened for reading only takes it behind: the open is one read
+//   (attributes and extents), and the leases of the files still open
+//   lease_delay later go out in one OpenOp per partition; a file closed
+//   sooner costs no metadata write. Meanwhile the needles read are safe:
+//   the metanodes delete freed needles only deletion_grace (10 s) after
+//   (metanode/service.h). This client's own unlinks and renames send the
+//   waiting leases first, so a file it has open and unlinks stays; only
+//   another client's unlink within lease_delay of the open can free it
+//   (the reader then has its extents, which read until the grace ends).
 // - Directory delegations (client/delegation.cc): after delegate_after
 //   creates or unlinks in one directory within a second, the client takes
 //   the directory's delegation (metanode/ops/delegation.cc) with inode ids
@@ -90,6 +99,9 @@ struct FileSystemOptions {
   // per close would be a Raft write beside each create in a loop of them,
   // and double its latency. A reopen meanwhile keeps the lease.
   std::chrono::milliseconds release_delay{100};
+  // The lease of a file opened for reading only is taken this long after
+  // the open, if the file is still open (see above).
+  std::chrono::milliseconds lease_delay{1000};
   // Merge of fragmented files: when the last handle of a file this client
   // wrote closes and the file has more than rewrite_extents visible extents
   // averaging under 64 KiB (small writes all over it), its data is read and
@@ -111,6 +123,9 @@ struct FileSystemOptions {
   std::chrono::milliseconds attr_cache_ttl{1000};
   // Directory delegations (see above); 0: never taken.
   int delegate_after = 3;
+  // Closes answered before their flush (Flush) at once, per directory;
+  // further closes wait for theirs. 0: never.
+  int closes_behind = 64;
   uint32_t delegation_inodes = 1024;                // inode ids reserved at a time
   size_t delegation_max_entries = 65536;            // larger directories are not taken
   std::chrono::milliseconds delegation_idle{1000};  // given back when unused this long
@@ -160,7 +175,7 @@ class FileSystem {
   asio::awaitable<Result<proto::InodeAttr>> Link(uint64_t inode, uint64_t parent, std::string_view name,
                                                  const proto::Caller& c);
   asio::awaitable<Result<std::string>> ReadLink(uint64_t inode);
-  asio::awaitable<Result<proto::MetaResponse>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
+  asio::awaitable<Result<proto::DirListing>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
                                                        bool plus, const proto::Caller& c);
   asio::awaitable<Status> SetXattr(uint64_t inode, std::string_view name, std::string_view value, uint32_t flags,
                                    const proto::Caller& c);
@@ -176,16 +191,22 @@ class FileSystem {
                                                                              uint32_t mode, const proto::Caller& c);
   // Opens `inode` (a lease): the handle for Read/Write/Flush/Release and the
   // inode's attributes as the open found them (after O_TRUNC, `truncate`).
+  // `read_only` (O_RDONLY): the lease is taken behind (see above).
   struct Opened {
     uint64_t handle = 0;
     proto::InodeAttr attr;
   };
-  asio::awaitable<Result<Opened>> Open(uint64_t inode, bool truncate, const proto::Caller& c);
+  asio::awaitable<Result<Opened>> Open(uint64_t inode, bool truncate, const proto::Caller& c, bool read_only = false);
   // Up to `size` bytes at `offset` (fewer at the end of the file).
   asio::awaitable<Result<std::string>> Read(uint64_t handle, uint64_t offset, size_t size);
   asio::awaitable<Status> Write(uint64_t handle, uint64_t offset, std::string_view data);
   // Commits what the handle wrote (close-to-open). The first upload error
-  // since the last flush, if any.
+  // since the last flush, if any. A file created here under a directory
+  // delegation is flushed behind (the answer comes at once): no other
+  // client can reach it before the directory is given back, and the
+  // directory is given back only once such flushes are committed, so
+  // close-to-open holds; an error then is logged and answered by the
+  // directory's next fsyncdir. Fsync is never behind.
   asio::awaitable<Status> Flush(uint64_t handle);
   // Flush with the data on every replica's disk first.
   asio::awaitable<Status> Fsync(uint64_t handle);
@@ -291,9 +312,24 @@ class FileSystem {
   std::shared_ptr<FidBatch> fids_;  // the batch ids are taken from; null: none
   // (inode, owner, flock) of the owners that took locks here and may hold some.
   std::set<std::tuple<uint64_t, uint64_t, bool>> lockers_;
-  std::set<uint64_t> to_release_;  // inodes whose last handle closed, lease not yet released
+  std::set<uint64_t> to_release_;  // inodes whose last handle closed, lease taken (or on its way), not yet released
   std::set<uint64_t> releasing_;   // inodes of the batch in flight
   bool release_scheduled_ = false;
+  std::set<uint64_t> to_lease_;  // open for reading only, lease not asked for yet
+  std::set<uint64_t> leasing_;   // inodes of the lease batch in flight
+  bool lease_scheduled_ = false;
+  asio::steady_timer* lease_timer_ = nullptr;  // SendLeases' wait, while it waits
+  // Opens for reading only: attributes and extents in one read; the lease
+  // is queued (to_lease_) unless this client holds it already.
+  // `leased`: this client holds the lease already (another handle, a
+  // release not sent).
+  asio::awaitable<Result<Opened>> OpenForReading(uint64_t inode, bool leased, const proto::Caller& c);
+  // Sends the leases waiting in to_lease_ lease_delay after the first.
+  asio::awaitable<void> SendLeases();
+  // Sends every lease waiting in to_lease_ now and waits for those in
+  // flight: before this client unlinks or renames anything.
+  asio::awaitable<void> TakeLeasesNow();
+  asio::awaitable<void> SendLeaseBatch(std::set<uint64_t> batch);
   bool stopping_ = false;
   bool renewing_ = false;  // RenewLeases is running
   std::deque<uint64_t> to_rewrite_;  // inodes to merge, in order
@@ -362,6 +398,14 @@ class FileSystem {
   asio::awaitable<Status> FlushDelegated(uint64_t dir);
   // An inode created here whose create is not applied yet: waits for its batch.
   asio::awaitable<Status> Settle(uint64_t inode);
+  // The delegation under which a close of `inode` may be answered before
+  // its flush ends (the file was created here under it, which is held, and
+  // fewer than closes_behind are behind), with this close counted in it
+  // (d->behind); null: none (see Flush).
+  std::shared_ptr<Delegated> CloseBehind(uint64_t inode);
+  // The flush of a close answered early, counted in d->behind until it
+  // ends: an error is logged and kept for the directory's next fsyncdir.
+  asio::awaitable<void> FlushBehind(std::shared_ptr<OpenFile> f, uint64_t inode, std::shared_ptr<Delegated> d);
   // Sends what is queued and gives the directory back (the give_back hook).
   asio::awaitable<void> GiveBack(uint64_t dir);
   asio::awaitable<void> PollDelegations();

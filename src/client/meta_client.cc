@@ -360,7 +360,7 @@ asio::awaitable<Status> MetaClient::Rename(uint64_t src_parent, std::string_view
     if (target.ok() && (target->mode() & S_IFMT) == S_IFDIR) {
       if ((flags & 1) != 0) co_return Status::Exists(fmt::format("{} exists", dst_name));
       auto listing = co_await ReadDir(target->inode(), "", 1, false, caller);
-      if (listing.ok() && listing->entries_size() > 0) {
+      if (listing.ok() && !listing->entries.empty()) {
         co_return Status::NotEmpty(fmt::format("directory {} is not empty", dst_name));
       }
     }
@@ -491,8 +491,8 @@ asio::awaitable<Result<proto::MetaResponse>> MetaClient::InodeCommand(uint64_t i
   co_return std::move(*r);
 }
 
-asio::awaitable<Result<proto::MetaResponse>> MetaClient::ReadDir(uint64_t parent, std::string_view after,
-                                                                 uint32_t limit, bool plus, const proto::Caller& caller) {
+asio::awaitable<Result<proto::DirListing>> MetaClient::ReadDir(uint64_t parent, std::string_view after,
+                                                               uint32_t limit, bool plus, const proto::Caller& caller) {
   auto home = co_await PartitionOf(parent);
   if (!home.ok()) co_return home.status();
   proto::MetaReadRequest req;
@@ -501,10 +501,11 @@ asio::awaitable<Result<proto::MetaResponse>> MetaClient::ReadDir(uint64_t parent
   r->set_after(std::string(after));
   r->set_limit(limit);
   r->set_plus(plus);
+  r->set_packed(!plus);
   auto answer = co_await Read(*home, std::move(req), caller);
   if (!answer.ok()) co_return answer.status();
   if (Status s = AnswerStatus(*answer); !s.ok()) co_return s;
-  co_return answer;
+  co_return proto::ListingOf(*answer);
 }
 
 asio::awaitable<Result<proto::InodeAttr>> MetaClient::Resolve(std::string_view path, const proto::Caller& caller) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "proto/dir_listing.h"
 #include "proto/master.pb.h"
 #include "proto/metanode.pb.h"
 #include "rpc/channel.h"
@@ -96,9 +97,9 @@ class MetaClient {
   // commit (metanode/partition.h).
   asio::awaitable<Status> Rename(uint64_t src_parent, std::string_view src_name, uint64_t dst_parent,
                                  std::string_view dst_name, uint32_t flags, const proto::Caller& caller);
-  // Up to `limit` entries of `parent` after `after`; the answer's `more`
-  // says whether more follow.
-  asio::awaitable<Result<proto::MetaResponse>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
+  // Up to `limit` entries of `parent` after `after`; the listing's `more`
+  // says whether more follow. Without `plus`, fetched packed.
+  asio::awaitable<Result<proto::DirListing>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
                                                        bool plus, const proto::Caller& caller);
   // The inode of an absolute path ("/a/b"); "/" is the root.
   asio::awaitable<Result<proto::InodeAttr>> Resolve(std::string_view path, const proto::Caller& caller);

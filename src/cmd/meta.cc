@@ -91,12 +91,12 @@ boost::asio::awaitable<Status> List(client::MetaClient& meta, const MetaArgs& a)
     for (;;) {
       auto page = co_await meta.ReadDir(dir->inode(), after, 1024, false, root);
       if (!page.ok()) co_return page.status().WithContext(path);
-      for (const auto& e : page->entries()) {
+      for (const auto& e : page->entries) {
         ++n;
-        if (!a.count) std::cout << fmt::format("{}\t{}\t{}\n", e.name(), e.inode(), Type(e.mode()));
+        if (!a.count) std::cout << fmt::format("{}\t{}\t{}\n", e.name, e.inode, Type(e.type));
       }
-      if (!page->more() || page->entries().empty()) break;
-      after = page->entries().rbegin()->name();
+      if (!page->more || page->entries.empty()) break;
+      after = page->entries.back().name;
     }
     if (a.count) std::cout << n << "\n";
   }

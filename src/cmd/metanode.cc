@@ -33,6 +33,7 @@ struct MetanodeArgs {
   int housekeeping_interval_ms = 1000;
   int expire_interval_ms = 10000;
   int orphan_grace_s = 300;
+  int deletion_grace_ms = 10000;
 };
 
 int RunMetanode(const MetanodeArgs& a) {
@@ -57,6 +58,7 @@ int RunMetanode(const MetanodeArgs& a) {
   o.housekeeping_interval = std::chrono::milliseconds(a.housekeeping_interval_ms);
   o.expire_interval = std::chrono::milliseconds(a.expire_interval_ms);
   o.orphan_grace = std::chrono::seconds(a.orphan_grace_s);
+  o.deletion_grace = std::chrono::milliseconds(a.deletion_grace_ms);
   if (!a.memory_limit.empty()) {
     auto limit = ParseSize(a.memory_limit);
     if (!limit.ok()) {
@@ -128,6 +130,9 @@ std::function<int()> SetupMetanode(CLI::App* app) {
   app->add_option("--expire-interval-ms", a->expire_interval_ms, "how often a partition leader expires leases")
       ->capture_default_str();
   app->add_option("--orphan-grace-s", a->orphan_grace_s, "an inode without a dentry is reclaimed after this")
+      ->capture_default_str();
+  app->add_option("--deletion-grace-ms", a->deletion_grace_ms,
+                  "a freed needle is deleted on its datanodes no sooner than this (readers may hold it)")
       ->capture_default_str();
   return [a] { return RunMetanode(*a); };
 }

@@ -32,6 +32,7 @@ struct ServerArgs {
   int max_block_groups = 16;
   uint64_t block_group_mb = 1024;
   int threads = 2;
+  int deletion_grace_ms = 10000;
 };
 
 // Creates the volume unless it exists.
@@ -96,6 +97,7 @@ int RunServer(const ServerArgs& a) {
   no.address = a.metanode_addr;
   no.masters = {*master_bound};
   no.heartbeat_interval = std::chrono::milliseconds(1000);
+  no.deletion_grace = std::chrono::milliseconds(a.deletion_grace_ms);
   auto id = runtime.Run(metanode::MetanodeService::ObtainNodeId(pool, no, std::chrono::seconds(60)));
   if (!id.ok()) return Fail("metanode registration", id.status());
   auto metanode = metanode::MetanodeService::Open(pool, no, *id);
@@ -151,6 +153,9 @@ std::function<int()> SetupServer(CLI::App* app) {
       ->capture_default_str();
   app->add_option("--block-group-mb", a->block_group_mb, "size limit of a block group, MiB")->capture_default_str();
   app->add_option("--threads", a->threads, "event-loop threads")->check(CLI::Range(1, 256))->capture_default_str();
+  app->add_option("--deletion-grace-ms", a->deletion_grace_ms,
+                  "a freed needle is deleted no sooner than this (readers may hold it)")
+      ->capture_default_str();
   app->footer("Runs until SIGINT or SIGTERM (or, with --mount, until unmounted), then unmounts and stops.");
   return [a] { return RunServer(*a); };
 }

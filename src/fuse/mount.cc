@@ -34,7 +34,10 @@ namespace {
 using client::FileSystem;
 using proto::InodeAttr;
 
-constexpr uint32_t kReadDirBatch = 1000;
+// Entries fetched from the metanode a call: with attributes (readdirplus)
+// or names only.
+constexpr uint32_t kReadDirPlusBatch = 1000;
+constexpr uint32_t kReadDirBatch = 4096;
 
 struct timespec ToTimespec(int64_t ns) {
   struct timespec t;
@@ -71,11 +74,14 @@ int Errno(const Status& s) { return ToErrno(s.code()); }
 }  // namespace
 
 // A directory being listed: the entries fetched so far, from the first.
+// An open directory: the listing fetched so far, page by page. While the
+// kernel takes one reply, the next page is fetched ahead (FetchPage).
 struct DirHandle {
   InodeAttr attr;  // at opendir: what fstat answers once it is removed
-  std::vector<proto::DirEntry> entries;
+  std::vector<proto::ListedEntry> entries;
   bool more = true;
-  bool fetching = false;
+  bool fetching = false;  // a page is on its way: `fetched` is cancelled when it lands
+  std::unique_ptr<asio::steady_timer> fetched;
 };
 
 struct FuseMount::Impl {
@@ -172,6 +178,7 @@ void OpInit(void* userdata, struct fuse_conn_info* conn) {
   conn->max_readahead = 1 << 20;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -320,7 +327,7 @@ void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
 
 // Opens ino and fills fi (the handle; whether cached pages stay).
 asio::awaitable<Status> OpenInto(Impl* m, fuse_ino_t ino, struct fuse_file_info* fi, const proto::Caller& c) {
-  auto opened = co_await m->fs.Open(ino, (fi->flags & O_TRUNC) != 0, c);
+  auto opened = co_await m->fs.Open(ino, (fi->flags & O_TRUNC) != 0, c, (fi->flags & O_ACCMODE) == O_RDONLY);
   if (!opened.ok()) co_return opened.status();
   fi->fh = opened->handle;
   auto key = std::make_pair(opened->attr.size(), opened->attr.mtime_ns());
@@ -512,9 +519,38 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
     info.fh = m->next_dir++;
     auto d = std::make_shared<DirHandle>();
     d->attr = *a;
+    d->fetched = std::make_unique<asio::steady_timer>(m->strand, asio::steady_timer::time_point::max());
     m->dirs[info.fh] = d;
     fuse_reply_open(req, &info);
   });
+}
+
+// The next page of d's listing, or, when one is on its way already, that
+// one (the caller checks again whether it has enough).
+asio::awaitable<Status> FetchPage(Impl* m, fuse_ino_t ino, std::shared_ptr<DirHandle> d, bool plus,
+                                  proto::Caller c) {
+  if (d->fetching) {
+    (void)co_await d->fetched->async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return Status::OK();
+  }
+  d->fetching = true;
+  std::string after = d->entries.empty() ? std::string() : d->entries.back().name;
+  auto r = co_await m->fs.ReadDir(ino, after, plus ? kReadDirPlusBatch : kReadDirBatch, plus, c);
+  d->fetching = false;
+  d->fetched->cancel();
+  if (!r.ok() && r.status().Is(Code::kNotFound)) {
+    d->more = false;  // removed while open: it lists as empty
+    co_return Status::OK();
+  }
+  if (!r.ok()) co_return r.status();
+  if (d->entries.empty()) {
+    d->entries = std::move(r->entries);
+  } else {
+    d->entries.insert(d->entries.end(), std::make_move_iterator(r->entries.begin()),
+                      std::make_move_iterator(r->entries.end()));
+  }
+  d->more = r->more;
+  co_return Status::OK();
 }
 
 // Entries: "." and ".." at offsets 1 and 2, then the listing; an entry's
@@ -529,78 +565,57 @@ void ReadDirAny(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     }
     std::shared_ptr<DirHandle> d = it->second;
     const size_t first = static_cast<size_t>(off);
-    // Fetch until the page can be filled or the directory ends.
-    while (d->more && d->entries.size() + 2 < first + size / 32 + 1) {
-      std::string after = d->entries.empty() ? std::string() : d->entries.back().name();
-      auto r = co_await m->fs.ReadDir(ino, after, kReadDirBatch, plus, c);
-      if (!r.ok() && r.status().Is(Code::kNotFound)) {
-        d->more = false;  // removed while open: it lists as empty
-        break;
-      }
-      if (!r.ok()) {
-        fuse_reply_err(req, Errno(r.status()));
+    // Fetch until there is something to answer or the directory ends. The
+    // answer holds what is fetched, not more: the kernel takes it while the
+    // next page is fetched, and its next request (plain unless the entries
+    // are being looked up: FUSE_CAP_READDIRPLUS_AUTO) costs it less than
+    // attributes for a whole buffer (1 MiB from glibc: 6,553 entries).
+    while (d->more && d->entries.size() + 2 <= first) {
+      if (Status s = co_await FetchPage(m, ino, d, plus, c); !s.ok()) {
+        fuse_reply_err(req, Errno(s));
         co_return;
       }
-      for (auto& e : *r->mutable_entries()) d->entries.push_back(std::move(e));
-      d->more = r->more();
     }
-    std::string out(size, '\0');
+    // Not zeroed: fuse_add_direntry* write every byte they use.
+    auto out = std::make_unique_for_overwrite<char[]>(size);
     size_t used = 0;
+    size_t next = first;  // the first entry not in this reply
+    static const std::string kDot = ".", kDotDot = "..";
     for (size_t i = first; i < d->entries.size() + 2; ++i) {
-      std::string name;
-      InodeAttr attr;
-      if (i == 0) {
-        name = ".";
-        attr.set_inode(ino);
-        attr.set_mode(S_IFDIR);
-      } else if (i == 1) {
-        name = "..";
-        attr.set_inode(ino);  // the kernel answers ".." itself
-        attr.set_mode(S_IFDIR);
-      } else {
-        const proto::DirEntry& e = d->entries[i - 2];
-        name = e.name();
-        if (plus && e.has_attr()) {
-          attr = e.attr();
-        } else {
-          attr.set_inode(e.inode());
-          attr.set_mode(e.mode());
-        }
-      }
+      // "." and ".." (the kernel answers ".." itself), then the listing.
+      const proto::ListedEntry* e = i >= 2 ? &d->entries[i - 2] : nullptr;
+      const std::string& name = e ? e->name : i == 0 ? kDot : kDotDot;
+      struct stat st {};
+      st.st_ino = e ? e->inode : ino;
+      st.st_mode = e ? e->type : S_IFDIR;
       size_t n;
-      if (plus && i >= 2) {
+      if (plus) {
         struct fuse_entry_param ep {};
-        const bool full = d->entries[i - 2].has_attr();
-        if (full) {
-          ep.ino = attr.inode();
+        if (e && e->attr) {
+          ep.ino = e->attr->inode();
           ep.generation = 1;
-          ep.attr = ToStat(attr);
+          ep.attr = ToStat(*e->attr);
           ep.attr_timeout = m->attr_timeout;
           ep.entry_timeout = m->attr_timeout;
         } else {
           // Attributes elsewhere: name only (ino 0: the kernel looks it up).
-          ep.attr.st_ino = attr.inode();
-          ep.attr.st_mode = attr.mode();
-        }
-        n = fuse_add_direntry_plus(req, out.data() + used, size - used, name.c_str(), &ep,
-                                   static_cast<off_t>(i + 1));
-      } else {
-        struct stat st {};
-        st.st_ino = attr.inode();
-        st.st_mode = attr.mode();
-        if (plus) {
-          struct fuse_entry_param ep {};
           ep.attr = st;
-          n = fuse_add_direntry_plus(req, out.data() + used, size - used, name.c_str(), &ep,
-                                     static_cast<off_t>(i + 1));
-        } else {
-          n = fuse_add_direntry(req, out.data() + used, size - used, name.c_str(), &st, static_cast<off_t>(i + 1));
         }
+        n = fuse_add_direntry_plus(req, out.get() + used, size - used, name.c_str(), &ep, static_cast<off_t>(i + 1));
+      } else {
+        n = fuse_add_direntry(req, out.get() + used, size - used, name.c_str(), &st, static_cast<off_t>(i + 1));
       }
       if (n > size - used) break;
       used += n;
+      next = i + 1;
     }
-    fuse_reply_buf(req, out.data(), used);
+    fuse_reply_buf(req, out.get(), used);
+    // Less than half a page fetched beyond this reply: the next page is
+    // fetched while the kernel takes this one (a failure here is the next
+    // readdir's to report, when it fetches again).
+    if (d->more && !d->fetching && d->entries.size() + 2 < next + kReadDirPlusBatch / 2) {
+      m->Spawn([m, ino, d, plus, c]() -> asio::awaitable<void> { (void)co_await FetchPage(m, ino, d, plus, c); });
+    }
   });
 }
 

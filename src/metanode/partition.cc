@@ -6,6 +6,7 @@
 
 #include "metanode/access.h"
 #include "metanode/extents.h"
+#include "proto/dir_listing.h"
 #include "proto/names.h"
 
 namespace cfs::metanode {
@@ -284,6 +285,7 @@ void Partition::QueueDeletions(const std::vector<Extent>& needles) {
   for (const Extent& e : needles) {
     proto::DeletionRecord r;
     r.set_seq(next_deletion_++);
+    r.set_queued_ns(now_ns_);
     ExtentToProto(e, r.mutable_extent());
     deletions_.push_back(std::move(r));
   }
@@ -340,16 +342,23 @@ std::vector<proto::InodeAttr> Partition::BatchGetAttr(std::span<const InodeId> i
 }
 
 Status Partition::ReadDir(InodeId parent, std::string_view after, uint32_t limit, bool plus,
-                          const proto::Caller& caller, proto::MetaResponse* out) const {
+                          const proto::Caller& caller, proto::MetaResponse* out, bool packed) const {
   CFS_ASSIGN_OR_RETURN(const Inode* dir, FindInode(parent));
   if (!dir->is_dir()) return Status(Code::kNotDirectory, fmt::format("inode {} is not a directory", parent));
   CFS_RETURN_IF_ERROR(CheckAccess(parent, *dir, caller, kMayRead));
   if (limit == 0) limit = 1;
   auto it = after.empty() ? dentries_.lower_bound(DentryRef{parent, after}) : dentries_.upper_bound(DentryRef{parent, after});
+  std::string* pack = packed && !plus ? out->mutable_packed_entries() : nullptr;
+  uint32_t n = 0;
   for (; it != dentries_.end() && it->first.parent == parent; ++it) {
-    if (static_cast<uint32_t>(out->entries_size()) == limit) {
+    if (n == limit) {
       out->set_more(true);
       return Status::OK();
+    }
+    ++n;
+    if (pack) {
+      proto::PackListedEntry(pack, it->second.child().value(), it->second.type(), it->first.name.view());
+      continue;
     }
     proto::DirEntry* e = out->add_entries();
     e->set_name(std::string(it->first.name.view()));
@@ -416,9 +425,11 @@ std::vector<proto::OrphanRecord> Partition::ExpiredOrphans(int64_t now_ns) const
   return out;
 }
 
-std::vector<proto::DeletionRecord> Partition::PendingDeletions(size_t limit) const {
+std::vector<proto::DeletionRecord> Partition::PendingDeletions(size_t limit, int64_t freed_by_ns) const {
   std::vector<proto::DeletionRecord> out;
-  for (size_t i = 0; i < deletions_.size() && i < limit; ++i) out.push_back(deletions_[i]);
+  for (size_t i = 0; i < deletions_.size() && i < limit && deletions_[i].queued_ns() <= freed_by_ns; ++i) {
+    out.push_back(deletions_[i]);
+  }
   return out;
 }
 

@@ -56,6 +56,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <span>
 #include <string>
@@ -143,9 +144,10 @@ class Partition : public raft::StateMachine {
   std::vector<proto::InodeAttr> BatchGetAttr(std::span<const InodeId> inodes) const;
   // Up to `limit` entries of `parent` whose names sort after `after` ("" to
   // start), with attributes when `plus` and the child is here; `more` says
-  // whether entries follow. Read permission needed.
+  // whether entries follow. Read permission needed. `packed` (without
+  // `plus`): the entries go to out->packed_entries (proto/dir_listing.h).
   Status ReadDir(InodeId parent, std::string_view after, uint32_t limit, bool plus, const proto::Caller& caller,
-                 proto::MetaResponse* out) const;
+                 proto::MetaResponse* out, bool packed = false) const;
   Result<std::string> ReadLink(InodeId inode) const;
   // Errors: NoAttribute when it has no such attribute.
   Result<std::string> GetXattr(InodeId inode, std::string_view name) const;
@@ -159,8 +161,10 @@ class Partition : public raft::StateMachine {
   // ---- For the leader's housekeeping ----
   // Orphans whose grace period ended by `now_ns`.
   std::vector<proto::OrphanRecord> ExpiredOrphans(int64_t now_ns) const;
-  // The oldest `limit` needles waiting for deletion.
-  std::vector<proto::DeletionRecord> PendingDeletions(size_t limit) const;
+  // The oldest `limit` needles waiting for deletion that were freed by
+  // `freed_by_ns` (in queue order: the queue is in time order).
+  std::vector<proto::DeletionRecord> PendingDeletions(
+      size_t limit, int64_t freed_by_ns = std::numeric_limits<int64_t>::max()) const;
   // Pending cross-partition renames whose source is here, past expires_ns
   // by `now_ns`: the leader resolves each with its dst_partition
   // (RenameResolveOp) and commits or aborts it here as that answers.

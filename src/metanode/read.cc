@@ -43,7 +43,7 @@ Status Read(const Partition& p, const proto::MetaReadRequest& req, int64_t now_n
     case proto::MetaReadRequest::kReadDir: {
       const auto& r = req.read_dir();
       const uint32_t limit = r.limit() == 0 ? kMaxReadDirLimit : std::min(r.limit(), kMaxReadDirLimit);
-      return p.ReadDir(InodeId(r.parent()), r.after(), limit, r.plus(), req.caller(), out);
+      return p.ReadDir(InodeId(r.parent()), r.after(), limit, r.plus(), req.caller(), out, r.packed());
     }
     case proto::MetaReadRequest::kReadLink: {
       CFS_ASSIGN_OR_RETURN(std::string target, p.ReadLink(InodeId(req.read_link().inode())));

@@ -658,9 +658,13 @@ asio::awaitable<void> MetanodeService::HousekeepPartition(uint64_t id, bool expi
   }
 
   // The deletion queue, in order, up to the first needle that fails.
+  // Only needles freed deletion_grace ago: a reader may still hold their
+  // extents (a file opened for reading takes its lease behind; a
+  // reader's extents from before another client's overwrite).
   const size_t limit = options_.deletions_per_round;
-  std::function<std::vector<proto::DeletionRecord>(const Partition&)> pending_of = [limit](const Partition& p) {
-    return p.PendingDeletions(limit);
+  const int64_t freed_by = WallNowNs() - std::chrono::nanoseconds(options_.deletion_grace).count();
+  std::function<std::vector<proto::DeletionRecord>(const Partition&)> pending_of = [limit, freed_by](const Partition& p) {
+    return p.PendingDeletions(limit, freed_by);
   };
   auto pending = co_await ReadOnStrand<std::vector<proto::DeletionRecord>>(id, std::move(pending_of));
   if (pending.ok() && !pending->empty()) {

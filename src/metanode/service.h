@@ -64,6 +64,9 @@ struct MetanodeOptions {
   std::chrono::milliseconds housekeeping_interval{1000};
   std::chrono::milliseconds expire_interval{10000};
   size_t deletions_per_round = 1000;
+  // A freed needle is deleted on the datanodes no sooner than this after it
+  // was freed (see HousekeepPartition).
+  std::chrono::milliseconds deletion_grace{10000};
   std::chrono::milliseconds raft_tick{100};
   int raft_election_ticks = 10;
   // The log is in memory until a snapshot: about 170 bytes per entry.

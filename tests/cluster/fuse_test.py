@@ -84,7 +84,8 @@ class FuseTest(unittest.TestCase):
         os.makedirs(cls.mnt2)
         cls.server = Proc([CFS, "server", "--dir", os.path.join(cls.tmp, "data"), "--mount", cls.mnt,
                            "--master-addr", cls.master, "--metanode-addr", f"{host}:{base + 1}",
-                           "--datanode-addr", f"{host}:{base + 2}"], os.path.join(cls.tmp, "server.log"))
+                           "--datanode-addr", f"{host}:{base + 2}", "--deletion-grace-ms", "500"],
+                          os.path.join(cls.tmp, "server.log"))
         cls.client = Proc([CFS, "mount", "--master", cls.master, "--volume", "default", cls.mnt2],
                           os.path.join(cls.tmp, "mount2.log"))
         cls.start_server()
@@ -211,6 +212,28 @@ class FuseTest(unittest.TestCase):
             f.write(b"x")
         self.start_client()
         self.assertEqual(sorted(os.listdir(d2)), sorted(seen + ["after"]))
+
+    def test_file_open_for_reading_stays_readable_when_unlinked(self):
+        """Reading opens take their lease behind (lease_delay, 1 s): an unlink by
+        the same mount sends it first; another mount's unlink after the lease
+        went out leaves it too. The server deletes freed needles 0.5 s after."""
+        data = {n: os.urandom(5000) for n in ("same", "other")}
+        for n, b in data.items():
+            with open(os.path.join(self.mnt, n), "wb") as f:
+                f.write(b)
+        same = os.open(os.path.join(self.mnt, "same"), os.O_RDONLY)
+        os.unlink(os.path.join(self.mnt, "same"))
+        wait_for(lambda: os.path.exists(os.path.join(self.mnt2, "other")), 10, "the second mount to see the file")
+        other = os.open(os.path.join(self.mnt2, "other"), os.O_RDONLY)
+        time.sleep(1.5)  # its lease goes out
+        os.unlink(os.path.join(self.mnt, "other"))
+        time.sleep(2.5)  # past the deletion grace and a housekeeping round
+        try:
+            self.assertEqual(os.pread(same, 10000, 0), data["same"], self.logs())
+            self.assertEqual(os.pread(other, 10000, 0), data["other"], self.logs())
+        finally:
+            os.close(same)
+            os.close(other)
 
     def test_killed_client_leaves_no_dead_mount(self):
         self.client.kill()

@@ -14,7 +14,7 @@ from cluster import CFS, Cluster  # noqa: E402
 
 # Quick housekeeping and short transactions, so recovery happens within a test.
 METANODE_ARGS = ["--housekeeping-interval-ms", "200", "--expire-interval-ms", "500",
-                 "--raft-snapshot-entries", "2000"]
+                 "--raft-snapshot-entries", "2000", "--deletion-grace-ms", "500"]
 
 
 class MetaClusterTest(unittest.TestCase):
@@ -235,7 +235,9 @@ class MetaClusterTest(unittest.TestCase):
             self.assertEqual(self.names(name), ["f"])
 
     def test_needles_of_removed_data_are_deleted_on_the_datanodes(self):
-        c = Cluster([("dc1", "r1", 10)], metanodes=3, heartbeat_ms=300, metanode_args=METANODE_ARGS)
+        # Not before the deletion grace (readers may still hold the extents).
+        args = METANODE_ARGS[:-1] + ["5000"]
+        c = Cluster([("dc1", "r1", 10)], metanodes=3, heartbeat_ms=300, metanode_args=args)
         self.cluster = c.start()
         time.sleep(1.0)
         c.volume("create", "v")
@@ -250,6 +252,8 @@ class MetaClusterTest(unittest.TestCase):
         # An overwrite hides the old needle; removing the file frees the new one.
         self.meta("attach", "/f", new)
         self.meta("rm", "/f")
+        self.assertEqual(len(c.get(old)), 10000, "deleted within the grace")
+        self.assertEqual(len(c.get(new)), 10000, "deleted within the grace")
         deadline = time.time() + 30
         gone = []
         while time.time() < deadline:

@@ -1,4 +1,5 @@
 #include "metanode/partition_test_util.h"
+#include "proto/dir_listing.h"
 
 namespace cfs::metanode {
 namespace {
@@ -170,6 +171,38 @@ TEST_F(CreateTest, SetGroupIdDirectoryGivesItsGroupAndDirectoriesInheritTheBit) 
   proto::MetaResponse sub = Create(d, "sub", S_IFDIR | 0755);
   EXPECT_EQ(sub.attr().gid(), 500u);
   EXPECT_NE(sub.attr().mode() & S_ISGID, 0u);
+}
+
+TEST_F(CreateTest, PackedReadDirPagesTheSameEntriesInOneField) {
+  for (int i = 0; i < 25; ++i) File(1, fmt::format("f{:02}", i));
+  Dir(1, "zdir");
+  std::vector<std::string> names;
+  std::string after;
+  for (;;) {
+    proto::MetaResponse page;
+    ASSERT_TRUE(p_->ReadDir(kRootInode, after, 10, false, Root(), &page, /*packed=*/true).ok());
+    EXPECT_EQ(page.entries_size(), 0);
+    auto listing = proto::ListingOf(page);
+    ASSERT_TRUE(listing.ok()) << listing.status().ToString();
+    for (const auto& e : listing->entries) {
+      names.push_back(e.name);
+      EXPECT_EQ(e.inode, Find(1, e.name));
+      EXPECT_EQ(e.type, e.name == "zdir" ? S_IFDIR : S_IFREG);
+      EXPECT_EQ(e.attr, nullptr);
+    }
+    ASSERT_EQ(listing->more, page.more());
+    if (!listing->more) break;
+    after = listing->entries.back().name;
+  }
+  ASSERT_EQ(names.size(), 26u);
+  EXPECT_EQ(names.front(), "f00");
+  EXPECT_EQ(names.back(), "zdir");
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  // With plus, never packed: attributes need their message.
+  proto::MetaResponse plus;
+  ASSERT_TRUE(p_->ReadDir(kRootInode, "", 10, true, Root(), &plus, /*packed=*/true).ok());
+  EXPECT_TRUE(plus.packed_entries().empty());
+  EXPECT_EQ(plus.entries_size(), 10);
 }
 
 TEST_F(CreateTest, ReadDirPagesByNameAndPlusCarriesAttributes) {

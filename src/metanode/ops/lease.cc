@@ -9,6 +9,12 @@
 namespace cfs::metanode {
 
 Status Partition::DoOpen(const proto::OpenOp& op, proto::MetaResponse* out) {
+  for (uint64_t more : op.more()) {
+    const InodeId id(more);
+    auto it = inodes_.find(id);
+    if (it != inodes_.end() && (it->second.nlink > 0 || HasLease(id))) TakeLease(id);
+  }
+  if (op.inode() == 0) return Status::OK();
   const InodeId id(op.inode());
   CFS_ASSIGN_OR_RETURN(Inode * n, FindInode(id));
   if (n->nlink == 0 && !HasLease(id)) return Status::NotFound(fmt::format("inode {} was unlinked", id));

@@ -56,6 +56,43 @@ TEST_F(LeaseTest, CreateWithOpenTakesTheLeaseAtOnce) {
   EXPECT_FALSE(Exists(g));
 }
 
+TEST_F(LeaseTest, OneOpenLeasesSeveralFilesAndSkipsThoseGone) {
+  const uint64_t f = File(1, "f"), g = File(1, "g"), gone = File(1, "gone");
+  ASSERT_EQ(Unlink(1, "gone").code(), 0u);
+  ASSERT_FALSE(Exists(gone));
+  proto::MetaResponse r = Run([&](proto::MetaCommand& c) {
+    c.mutable_open()->add_more(f);
+    c.mutable_open()->add_more(gone);
+    c.mutable_open()->add_more(g);
+  });
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  ASSERT_EQ(Unlink(1, "f").code(), 0u);
+  ASSERT_EQ(Unlink(1, "g").code(), 0u);
+  EXPECT_TRUE(Exists(f)) << "leased by the batch";
+  EXPECT_TRUE(Exists(g)) << "leased by the batch";
+  EXPECT_FALSE(Exists(gone));
+  Release(f);
+  Release(g);
+  EXPECT_FALSE(Exists(f));
+  EXPECT_FALSE(Exists(g));
+}
+
+TEST_F(LeaseTest, FreedNeedlesArePendingOnlyOnceFreedLongEnoughAgo) {
+  const uint64_t f = File(1, "f"), g = File(1, "g");
+  Append(f, 0, 10, 8);
+  Append(g, 0, 10, 9);
+  const int64_t first = now_;
+  ASSERT_EQ(Unlink(1, "f").code(), 0u);
+  now_ += 5'000'000'000;
+  ASSERT_EQ(Unlink(1, "g").code(), 0u);
+  EXPECT_TRUE(p_->PendingDeletions(10, first - 1).empty()) << "freed after the cut";
+  auto pending = p_->PendingDeletions(10, first);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].queued_ns(), first);
+  EXPECT_EQ(p_->PendingDeletions(10, now_).size(), 2u);
+  EXPECT_EQ(p_->PendingDeletions(10).size(), 2u);
+}
+
 TEST_F(LeaseTest, OneReleaseDropsTheLeasesOfSeveralFiles) {
   const uint64_t f = File(1, "f"), g = File(1, "g"), h = File(1, "h");
   for (uint64_t i : {f, g, h}) ASSERT_EQ(Open(i).code(), 0u);

@@ -1,0 +1,2 @@
+// The translation unit cfs_pch compiles its precompiled header for; see
+// cmake/Precompiled.cmake.
