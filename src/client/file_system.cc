@@ -36,6 +36,8 @@ constexpr uint64_t kFragmentedExtentBytes = 64 << 10;
 
 // How many needles past the one being read are fetched ahead.
 constexpr size_t kReadAheadNeedles = 2;
+// Files up to this size have their first needle fetched at a reading open.
+constexpr uint64_t kPrefetchAtOpenBytes = 1 << 20;
 
 // Extents in one AppendExtents (one log entry): a flush of more is split,
 // and a file with this many uncommitted pieces is flushed by its writer.
@@ -499,6 +501,9 @@ asio::awaitable<Result<FileSystem::Opened>> FileSystem::OpenForReading(uint64_t 
   const auto& f = handles_.at(opened.handle);
   f->extents.assign(r->extents().begin(), r->extents().end());
   f->extents_stale = false;
+  // A small file is read whole: its first needle is fetched while the
+  // kernel takes this answer and sends the read.
+  if (!f->extents.empty() && opened.attr.size() <= kPrefetchAtOpenBytes) Prefetch(f->extents.front());
   if (!leased) {
     to_lease_.insert(inode);
     if (!lease_scheduled_) {
@@ -604,14 +609,19 @@ asio::awaitable<Result<std::shared_ptr<const std::string>>> FileSystem::Needle(c
       lru_.splice(lru_.end(), lru_, it->second.lru);
       co_return it->second.data;
     }
-    if (!fetching_.contains(fid)) break;
-    // A prefetch is under way: wait a little for it rather than fetch twice.
-    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
-    (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto fetch = fetching_.find(fid);
+    if (fetch == fetching_.end()) break;
+    // Under way (a prefetch): wait for it rather than fetch twice; if it
+    // failed, fetch here.
+    std::shared_ptr<asio::steady_timer> landed = fetch->second;
+    (void)co_await landed->async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  fetching_.insert(fid);
+  auto landed = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                     asio::steady_timer::time_point::max());
+  fetching_.emplace(fid, landed);
   auto blob = co_await blobs_.Get(fid);
   fetching_.erase(fid);
+  landed->cancel();
   if (!blob.ok()) co_return blob.status();
   if (e.crc32c() != 0 && crc32c::Value(blob->data) != e.crc32c()) {
     co_return Status::Corruption(fmt::format("needle {}: checksum differs from the extent's", fid));

@@ -294,7 +294,9 @@ class FileSystem {
   std::unordered_map<std::string, CachedNeedle> cache_;
   std::list<std::string> lru_;
   size_t cache_bytes_ = 0;
-  std::set<std::string> fetching_;  // prefetches under way
+  // Needles being fetched; each one's timer is cancelled when it lands, to
+  // wake the reads waiting for it.
+  std::unordered_map<std::string, std::shared_ptr<asio::steady_timer>> fetching_;
   // GetXattr answers: inode -> name -> value (or none) until `expires`.
   struct CachedXattr {
     bool found = false;

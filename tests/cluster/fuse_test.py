@@ -216,11 +216,14 @@ class FuseTest(unittest.TestCase):
     def test_file_open_for_reading_stays_readable_when_unlinked(self):
         """Reading opens take their lease behind (lease_delay, 1 s): an unlink by
         the same mount sends it first; another mount's unlink after the lease
-        went out leaves it too. The server deletes freed needles 0.5 s after."""
-        data = {n: os.urandom(5000) for n in ("same", "other")}
+        went out leaves it too. The server deletes freed needles 0.5 s after.
+        2 MiB: not fetched at the open (a small file's first needle is), so
+        the reads below fetch what the datanode still has."""
+        data = {n: os.urandom(2 << 20) for n in ("same", "other")}
         for n, b in data.items():
             with open(os.path.join(self.mnt, n), "wb") as f:
                 f.write(b)
+        time.sleep(0.5)  # the writer's lease is released (100 ms after the close)
         same = os.open(os.path.join(self.mnt, "same"), os.O_RDONLY)
         os.unlink(os.path.join(self.mnt, "same"))
         wait_for(lambda: os.path.exists(os.path.join(self.mnt2, "other")), 10, "the second mount to see the file")
@@ -229,8 +232,8 @@ class FuseTest(unittest.TestCase):
         os.unlink(os.path.join(self.mnt, "other"))
         time.sleep(2.5)  # past the deletion grace and a housekeeping round
         try:
-            self.assertEqual(os.pread(same, 10000, 0), data["same"], self.logs())
-            self.assertEqual(os.pread(other, 10000, 0), data["other"], self.logs())
+            self.assertEqual(os.pread(same, 3 << 20, 0), data["same"], self.logs())
+            self.assertEqual(os.pread(other, 3 << 20, 0), data["other"], self.logs())
         finally:
             os.close(same)
             os.close(other)
