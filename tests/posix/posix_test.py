@@ -33,6 +33,7 @@ import json
 import math
 import mmap
 import os
+import queue
 import random
 import select
 import shutil
@@ -1636,6 +1637,34 @@ class TwoMountTest(FsTest):
         # (A name mount 2 looked up may stay in its kernel's cache for the
         # entry timeout; a listing asks the file system.)
         self.assertEqual(sorted(os.listdir(self.dir2)), names[150:])
+
+    def test_data_closed_fast_on_one_mount_is_read_on_the_other_at_once(self):
+        """Files made in a busy directory are closed before their data is
+        committed (mount 1 holds the directory); mount 2's first look recalls
+        it, and the directory comes back only with every such close committed
+        (close-to-open)."""
+        rng = random.Random(7)
+        data = {"w%03d" % i: rng.randbytes(rng.randrange(1, 9000)) for i in range(300)}
+        closed = queue.Queue()
+
+        def writer():
+            try:
+                for n, b in data.items():
+                    write_file(self.p(n), b)
+                    closed.put(n)
+            finally:
+                closed.put(None)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            # Each file read on mount 2 as soon as mount 1 closed it, while
+            # mount 1 goes on (and takes the directory again).
+            while (n := closed.get(timeout=60)) is not None:
+                self.assertEqual(read_file(self.q(n)), data[n], n)
+        finally:
+            t.join()
+        self.assertEqual(sorted(os.listdir(self.dir2)), sorted(data))
 
     def test_mounts_taking_turns_in_one_directory_lose_no_name(self):
         expect = []
