@@ -34,8 +34,10 @@ namespace {
 using client::FileSystem;
 using proto::InodeAttr;
 
-// Entries fetched from the metanode a call: with attributes (readdirplus)
-// or names only.
+// Entries fetched from the metanode a call: with attributes (readdirplus;
+// fewer for the first page, which the kernel always asks with attributes
+// and instantiates, whether or not they are wanted) or names only.
+constexpr uint32_t kReadDirFirstPlusBatch = 128;
 constexpr uint32_t kReadDirPlusBatch = 1000;
 constexpr uint32_t kReadDirBatch = 4096;
 
@@ -73,7 +75,6 @@ int Errno(const Status& s) { return ToErrno(s.code()); }
 
 }  // namespace
 
-// A directory being listed: the entries fetched so far, from the first.
 // An open directory: the listing fetched so far, page by page. While the
 // kernel takes one reply, the next page is fetched ahead (FetchPage).
 struct DirHandle {
@@ -535,7 +536,8 @@ asio::awaitable<Status> FetchPage(Impl* m, fuse_ino_t ino, std::shared_ptr<DirHa
   }
   d->fetching = true;
   std::string after = d->entries.empty() ? std::string() : d->entries.back().name;
-  auto r = co_await m->fs.ReadDir(ino, after, plus ? kReadDirPlusBatch : kReadDirBatch, plus, c);
+  const uint32_t limit = !plus ? kReadDirBatch : d->entries.empty() ? kReadDirFirstPlusBatch : kReadDirPlusBatch;
+  auto r = co_await m->fs.ReadDir(ino, after, limit, plus, c);
   d->fetching = false;
   d->fetched->cancel();
   if (!r.ok() && r.status().Is(Code::kNotFound)) {
@@ -613,8 +615,13 @@ void ReadDirAny(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     // Less than half a page fetched beyond this reply: the next page is
     // fetched while the kernel takes this one (a failure here is the next
     // readdir's to report, when it fetches again).
+    // With attributes only if a later request asked for them too (the
+    // kernel's first always does).
     if (d->more && !d->fetching && d->entries.size() + 2 < next + kReadDirPlusBatch / 2) {
-      m->Spawn([m, ino, d, plus, c]() -> asio::awaitable<void> { (void)co_await FetchPage(m, ino, d, plus, c); });
+      const bool ahead_plus = plus && first != 0;
+      m->Spawn([m, ino, d, ahead_plus, c]() -> asio::awaitable<void> {
+        (void)co_await FetchPage(m, ino, d, ahead_plus, c);
+      });
     }
   });
 }
