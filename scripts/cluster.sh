@@ -9,6 +9,8 @@
 #   scripts/cluster.sh start     start it (builds nothing: run `make build` first)
 #   scripts/cluster.sh stop      unmount and stop every process it started (by PID)
 #   scripts/cluster.sh status    the volume and the cluster
+#
+# CFS_METANODE_ARGS: extra flags for the three metanodes (e.g. "--threads 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cfs=$PWD/build/release/src/cfs
@@ -30,7 +32,7 @@ start() {
     "$cfs" datanode --dir "$dir/datanode$i" --addr "127.0.0.$i:8080" --master $peers --max-block-groups 16 \
       --heartbeat-interval-ms 1000 >"$dir/datanode$i.log" 2>&1 &
     echo $! >>"$dir/pids"
-    "$cfs" metanode --dir "$dir/metanode$i" --addr "127.0.0.$i:9400" --master $peers >"$dir/metanode$i.log" 2>&1 &
+    "$cfs" metanode --dir "$dir/metanode$i" --addr "127.0.0.$i:9400" --master $peers ${CFS_METANODE_ARGS:-} >"$dir/metanode$i.log" 2>&1 &
     echo $! >>"$dir/pids"
   done
   # The masters elect a leader and the metanodes register: retry for 60 s.

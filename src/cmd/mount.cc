@@ -65,7 +65,10 @@ struct MountArgs {
   std::string volume;
   std::string mountpoint;
   std::string replication;
-  int threads = 2;
+  // One: a request then never hops between threads (FUSE fd, strand, RPC
+  // sockets). Measured here: a lookup through the mount 127-131 us with
+  // one, 209-219 us with two; 1 GiB written and read at the same speed.
+  int threads = 1;
 };
 
 }  // namespace
@@ -78,7 +81,7 @@ std::function<int()> SetupMount(CLI::App* app) {
   app->add_option("--volume", a->volume, "the volume to mount")->required();
   app->add_option("mountpoint", a->mountpoint, "an empty directory")->required();
   app->add_option("--replication", a->replication, "placement xyz of the data (default: the master's)");
-  app->add_option("--threads", a->threads, "network threads")->capture_default_str();
+  app->add_option("--threads", a->threads, "network threads")->check(CLI::Range(1, 256))->capture_default_str();
   return [a] {
     rpc::Runtime runtime(a->threads);
     rpc::ChannelPool pool(runtime.executor());

@@ -45,6 +45,7 @@ Result<std::string> Partition::Apply(LogIndex index, std::string_view data) {
   if (!command.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
     return Status::Corruption(fmt::format("meta partition {}: entry {} is not a MetaCommand", options_.id, index));
   }
+  std::unique_lock l(state_mu_);
   return Execute(command).SerializeAsString();
 }
 

@@ -47,9 +47,13 @@
 // The operations are in ops/ (one file per family); snapshots in
 // partition_snapshot.cc.
 //
-// Thread-safety: none. The Raft host calls Apply, Snapshot and Restore on
-// the group's apply strand, and the service runs reads there too (after a
-// ReadIndex), so no lock is needed. stats() may be read from any thread.
+// Thread-safety: the Raft host calls Apply, Snapshot and Restore on the
+// group's apply strand, and the service runs reads there after a
+// ReadIndex. A read under the leader's lease (MultiRaft::HoldsReadLease)
+// runs on the service's own thread instead, holding ReadLock(): Apply and
+// Restore hold the same lock exclusively. Const members change nothing
+// but refused_by_, which only writes (Apply) touch. stats() may be read
+// from any thread.
 #pragma once
 
 #include <atomic>
@@ -58,6 +62,8 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -179,6 +185,10 @@ class Partition : public raft::StateMachine {
   InodeId end() const { return end_; }
 
   const PartitionStats& stats() const { return stats_; }
+
+  // Shared ownership of the state for a read off the apply strand (see
+  // Thread-safety above).
+  std::shared_lock<std::shared_mutex> ReadLock() const { return std::shared_lock(state_mu_); }
 
  private:
   using InodeTree = absl::btree_map<InodeId, Inode>;
@@ -360,6 +370,7 @@ class Partition : public raft::StateMachine {
   const proto::Caller* caller_ = nullptr;
   uint64_t client_id_ = 0;
   PartitionStats stats_;
+  mutable std::shared_mutex state_mu_;  // exclusive in Apply and Restore, shared in ReadLock
 };
 
 // A command's answer as a Status (the code and message of a MetaResponse).

@@ -105,6 +105,7 @@ Result<std::string> Partition::Snapshot() {
 }
 
 Status Partition::Restore(std::string_view data) {
+  std::unique_lock l(state_mu_);
   if (data.size() < kMagic.size() + 4 || data.substr(0, kMagic.size()) != kMagic) {
     return Status::Corruption("meta snapshot: bad magic");
   }

@@ -199,9 +199,16 @@ asio::awaitable<Result<proto::MetaResponse>> MetanodeService::Propose(uint64_t p
 }
 
 template <typename T>
-asio::awaitable<Result<T>> MetanodeService::ReadOnStrand(uint64_t partition, std::function<T(const Partition&)> fn) {
+asio::awaitable<Result<T>> MetanodeService::ReadLinearizable(uint64_t partition, std::function<T(const Partition&)> fn) {
   auto found = FindPartition(partition);
   if (!found.ok()) co_return found.status();
+  if (raft_->HoldsReadLease(raft::GroupId(partition))) {
+    // Under the lease the applied state is current: read it here, with no
+    // hop to the raft thread and the apply strand.
+    const Partition& p = **found;
+    auto lock = p.ReadLock();
+    co_return fn(p);
+  }
   std::function<void(std::function<void(Result<T>)>)> start =
       [this, partition, p = *found, fn = std::move(fn)](std::function<void(Result<T>)> done) {
         raft_->ReadIndex(raft::GroupId(partition), [p, fn, done = std::move(done)](Status s) {
@@ -298,7 +305,7 @@ asio::awaitable<Result<proto::MetaResponse>> MetanodeService::Read(proto::MetaRe
     std::function<proto::MetaResponse(const Partition&)> fn = [shared](const Partition& p) {
       return ExecuteRead(p, *shared, WallNowNs());
     };
-    auto r = co_await ReadOnStrand<proto::MetaResponse>(partition, std::move(fn));
+    auto r = co_await ReadLinearizable<proto::MetaResponse>(partition, std::move(fn));
     if (r.ok() && co_await AwaitRecall(partition, shared->client_id(), *r, deadline, attempt)) {
       waited = r->delegation().dir();
       continue;
@@ -581,7 +588,7 @@ asio::awaitable<void> MetanodeService::HousekeepPartition(uint64_t id, bool expi
   std::function<std::vector<proto::OrphanRecord>(const Partition&)> orphans_of = [now](const Partition& p) {
     return p.ExpiredOrphans(now);
   };
-  auto orphans = co_await ReadOnStrand<std::vector<proto::OrphanRecord>>(id, std::move(orphans_of));
+  auto orphans = co_await ReadLinearizable<std::vector<proto::OrphanRecord>>(id, std::move(orphans_of));
   if (orphans.ok() && !orphans->empty()) {
     rpc::PartitionRouter& router = RouterFor(volume);
     for (const auto& o : *orphans) {
@@ -621,7 +628,7 @@ asio::awaitable<void> MetanodeService::HousekeepPartition(uint64_t id, bool expi
   std::function<std::vector<proto::RenameTxnRecord>(const Partition&)> txns_of = [now](const Partition& p) {
     return p.ExpiredSourceTxns(now);
   };
-  auto txns = co_await ReadOnStrand<std::vector<proto::RenameTxnRecord>>(id, std::move(txns_of));
+  auto txns = co_await ReadLinearizable<std::vector<proto::RenameTxnRecord>>(id, std::move(txns_of));
   if (txns.ok() && !txns->empty()) {
     rpc::PartitionRouter& router = RouterFor(volume);
     for (const auto& t : *txns) {
@@ -666,7 +673,7 @@ asio::awaitable<void> MetanodeService::HousekeepPartition(uint64_t id, bool expi
   std::function<std::vector<proto::DeletionRecord>(const Partition&)> pending_of = [limit, freed_by](const Partition& p) {
     return p.PendingDeletions(limit, freed_by);
   };
-  auto pending = co_await ReadOnStrand<std::vector<proto::DeletionRecord>>(id, std::move(pending_of));
+  auto pending = co_await ReadLinearizable<std::vector<proto::DeletionRecord>>(id, std::move(pending_of));
   if (pending.ok() && !pending->empty()) {
     uint64_t through = 0;
     uint64_t deleted = 0;

@@ -156,9 +156,11 @@ class MetanodeService {
   bool Leads(uint64_t partition) const;
   // Proposes a command (stamped with the time) and awaits its answer.
   asio::awaitable<Result<proto::MetaResponse>> Propose(uint64_t partition, proto::MetaCommand command);
-  // Runs `fn` on the partition's apply strand after a ReadIndex.
+  // Runs `fn` on a state that is current (linearizable): here, under the
+  // leader's lease (MultiRaft::HoldsReadLease, holding Partition::ReadLock);
+  // otherwise on the partition's apply strand after a ReadIndex.
   template <typename T>
-  asio::awaitable<Result<T>> ReadOnStrand(uint64_t partition, std::function<T(const Partition&)> fn);
+  asio::awaitable<Result<T>> ReadLinearizable(uint64_t partition, std::function<T(const Partition&)> fn);
   asio::awaitable<Status> ProposeConfChange(raft::GroupId group, proto::ConfChangeType type, NodeId node);
   rpc::PartitionRouter& RouterFor(uint64_t volume);
   asio::awaitable<void> HousekeepPartition(uint64_t id, bool expire);

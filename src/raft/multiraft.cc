@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <limits>
 #include <optional>
 #include <random>
 #include <thread>
@@ -115,6 +116,7 @@ struct Applier : std::enable_shared_from_this<Applier> {
   proto::ConfState conf;          // strand: membership as of `applied`
   LogIndex last_snapshot;         // strand: index of the last snapshot taken or restored
   std::atomic<uint64_t> applied_index{0};  // mirror of `applied` for GetStatus
+  std::atomic<uint64_t> applied_term_value{0};  // mirror of `applied_term` for HoldsReadLease
   std::atomic<bool> removed{false};
 
   // Serializes the group's SnapshotStore writes: snapshots taken here and
@@ -160,6 +162,8 @@ struct MultiRaft::Impl {
     absl::flat_hash_map<std::string, ReadWaiter> reads;  // by context, before their ReadState
     std::multimap<uint64_t, StatusCallback> reads_ready;  // by read index, waiting for apply
     LogIndex dispatched;  // last index handed to the applier
+    Term published_lease_term;  // what PublishLease last published
+    int64_t published_lease_end = std::numeric_limits<int64_t>::min();
     proto::HardState hard_state;  // as last given to the WAL
     NodeId reported_leader;
     Term reported_term;
@@ -199,6 +203,10 @@ struct MultiRaft::Impl {
   struct StatusEntry {
     GroupStatus status;
     std::shared_ptr<Applier> applier;
+    // The core's LeaseEnd as last published (PublishLease), and its term;
+    // INT64_MIN: none.
+    Term lease_term;
+    int64_t lease_end = std::numeric_limits<int64_t>::min();
   };
   absl::flat_hash_map<GroupId, StatusEntry> status;  // guarded by status_mu
 
@@ -318,7 +326,9 @@ struct MultiRaft::Impl {
     std::vector<Work> work;
     for (GroupId id : dirty) {
       Group* g = Find(id);
-      if (g && g->core->HasReady()) work.push_back(Work{g, g->core->GetReady(), {}});
+      if (!g) continue;
+      PublishLease(*g);  // before this round's messages (a TimeoutNow) go out
+      if (g->core->HasReady()) work.push_back(Work{g, g->core->GetReady(), {}});
     }
     dirty.clear();
     if (work.empty()) return;
@@ -537,6 +547,7 @@ struct MultiRaft::Impl {
       }
     }
     a.applied_index.store(a.applied.value());
+    a.applied_term_value.store(a.applied_term.value());
     for (auto& r : task.reads) r(Status::OK());
     MaybeSnapshot(a);
   }
@@ -954,6 +965,25 @@ struct MultiRaft::Impl {
     if (leader_listener) leader_listener(g.id, leader, term);
   }
 
+  // Makes the core's lease visible to HoldsReadLease. Called for every group
+  // that may have changed before any message of the round is sent, so a
+  // lease the core gave up (a leadership transfer: the target may win at
+  // once) is withdrawn before the TimeoutNow leaves. A lease that merely
+  // runs out needs no call: it carries its end.
+  void PublishLease(Group& g) {
+    const std::optional<int64_t> end = g.core->LeaseEnd();
+    const int64_t lease_end = end.value_or(std::numeric_limits<int64_t>::min());
+    const Term term = g.core->term();
+    if (lease_end == g.published_lease_end && term == g.published_lease_term) return;
+    std::lock_guard l(status_mu);
+    auto it = status.find(g.id);
+    if (it == status.end()) return;  // UpdateStatus has not run: nothing published yet
+    it->second.lease_term = term;
+    it->second.lease_end = lease_end;
+    g.published_lease_term = term;
+    g.published_lease_end = lease_end;
+  }
+
   void UpdateStatus(Group& g) {
     GroupStatus st;
     st.leader = g.core->leader();
@@ -1041,6 +1071,7 @@ struct MultiRaft::Impl {
       a.conf = snap->meta.conf_state();
       a.last_snapshot = a.applied;
       a.applied_index.store(a.applied.value());
+    a.applied_term_value.store(a.applied_term.value());
       a.stored_index = snap->meta.index();
     } else if (!snap.status().Is(Code::kNotFound)) {
       return snap.status();
@@ -1224,6 +1255,7 @@ Status MultiRaft::TransferLeadership(GroupId group, NodeId target) {
         Impl::Group* g = impl->Find(group);
         if (!g) return Status::NotFound(fmt::format("raft group {} is not on this node", group));
         Status s = g->core->TransferLeadership(target);
+        impl->PublishLease(*g);
         impl->dirty.insert(group);
         if (s.Is(Code::kNotLeader)) {
           return Status::NotLeader(s.message(), LeaderHint(g->core->leader()));
@@ -1235,6 +1267,16 @@ Status MultiRaft::TransferLeadership(GroupId group, NodeId target) {
 
 void MultiRaft::SetLeaderListener(std::function<void(GroupId, NodeId, Term)> listener) {
   impl_->leader_listener = std::move(listener);
+}
+
+bool MultiRaft::HoldsReadLease(GroupId group) const {
+  const int64_t now = SteadyClock::now().time_since_epoch().count();
+  std::lock_guard l(impl_->status_mu);
+  auto it = impl_->status.find(group);
+  if (it == impl_->status.end()) return false;
+  const Impl::StatusEntry& e = it->second;
+  return now < e.lease_end && !e.applier->removed.load() &&
+         e.applier->applied_term_value.load() == e.lease_term.value();
 }
 
 Result<GroupStatus> MultiRaft::GetStatus(GroupId group) const {

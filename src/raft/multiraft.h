@@ -133,6 +133,15 @@ class MultiRaft {
   // the state machine has applied through the read index; the caller then
   // reads the state machine there. Errors: NotLeader, Unavailable.
   void ReadIndex(GroupId group, std::function<void(Status)> done);
+  // True when a read of the group's applied state, made now from any
+  // thread, is linearizable without a ReadIndex: this node leads under a
+  // lease that has not ended (ReadOnlyMode::kLeaseBased, Raft::LeaseEnd)
+  // and its state machine has applied an entry of the lease's term, so it
+  // holds every entry an earlier leader committed, and every write
+  // answered here was applied before it was answered. The read then runs
+  // off the apply strand: the state machine must guard its state against
+  // its own Apply and Restore.
+  bool HoldsReadLease(GroupId group) const;
   Status TransferLeadership(GroupId group, NodeId target);
 
   // Called with (group, leader, term) on the raft thread whenever a group's

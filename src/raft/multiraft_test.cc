@@ -128,6 +128,7 @@ class MultiRaftTest : public ::testing::Test {
     o.snapshot_chunk_bytes = chunk_bytes_;
     o.coalesce_heartbeats = coalesce_;
     o.fork_snapshots = fork_snapshots_;
+    o.read_only = read_only_;
     return o;
   }
 
@@ -338,6 +339,7 @@ class MultiRaftTest : public ::testing::Test {
   uint64_t keep_entries_ = 1000;
   uint64_t chunk_bytes_ = 1 << 20;
   bool coalesce_ = true;
+  ReadOnlyMode read_only_ = ReadOnlyMode::kSafe;
 };
 
 TEST_F(MultiRaftTest, ThreeHostsElectALeaderAndReplicateProposals) {
@@ -422,6 +424,37 @@ TEST_F(MultiRaftTest, ReadIndexOnAFollowerReturnsAfterApply) {
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(value, "blue") << "node " << h->id;
   }
+}
+
+// HoldsReadLease is what lets the metanode read off the raft thread: true
+// on the leader only, once it has applied an entry of its term; withdrawn
+// the moment a transfer starts (its target may win at once), and ended by
+// time alone when the followers fall silent.
+TEST_F(MultiRaftTest, OnlyTheLeaderHoldsAReadLeaseUntilATransferOrSilenceEndsIt) {
+  read_only_ = ReadOnlyMode::kLeaseBased;
+  MakeHosts(3);
+  for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
+  StartAll();
+  NodeId leader = WaitLeader(kGroup);
+  ASSERT_NE(leader.value(), 0u);
+  ASSERT_TRUE(Propose(kGroup, "color=blue").ok());
+  leader = WaitLeader(kGroup);
+  ASSERT_TRUE(WaitFor([&] { return HostOf(leader).raft->HoldsReadLease(kGroup); }));
+  for (auto& h : hosts_) {
+    if (h->id == leader) continue;
+    EXPECT_FALSE(h->raft->HoldsReadLease(kGroup)) << "follower " << h->id;
+  }
+
+  const NodeId target(leader.value() % 3 + 1);
+  ASSERT_TRUE(HostOf(leader).raft->TransferLeadership(kGroup, target).ok());
+  EXPECT_FALSE(HostOf(leader).raft->HoldsReadLease(kGroup)) << "still held after the transfer began";
+  ASSERT_TRUE(WaitFor([&] { return HostOf(target).raft->HoldsReadLease(kGroup); })) << "the new leader's lease";
+
+  for (auto& h : hosts_) {
+    if (h->id != target) StopHost(*h);
+  }
+  EXPECT_TRUE(WaitFor([&] { return !HostOf(target).raft->HoldsReadLease(kGroup); }, 2000ms))
+      << "a leader nobody answers keeps its lease";
 }
 
 TEST_F(MultiRaftTest, StoppedLeaderIsReplacedAndCatchesUpFromItsWalOnRestart) {

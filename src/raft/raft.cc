@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <limits>
 #include <map>
 
 #include <fmt/format.h>
@@ -602,11 +603,22 @@ struct Raft::Impl {
   // so no other leader exists before r's time + (election_ticks - 2)
   // ticks. One more tick is kept as margin for clock drift.
   bool LeaseValid() const {
-    if (timeout_now_sent || lead_transferee.value() != 0) return false;
+    std::optional<int64_t> end = LeaseEnd();
+    return end && Now() < *end;
+  }
+
+  // The time (on Now's clock) before which no other leader can exist, as
+  // LeaseValid dates it; nullopt when this node holds no lease: not a
+  // leader, not in lease mode, or a transfer under way (the target may win
+  // at once). A sole voter holds it for the rest of its term.
+  std::optional<int64_t> LeaseEnd() const {
+    if (role != Role::kLeader || cfg.read_only != ReadOnlyMode::kLeaseBased || !cfg.check_quorum) return std::nullopt;
+    if (timeout_now_sent || lead_transferee.value() != 0) return std::nullopt;
+    if (voters.size() == 1 && IsVoter(id)) return std::numeric_limits<int64_t>::max();
     const uint64_t round = read_only.ConfirmedRound(voters, id);
     std::optional<int64_t> sent = read_only.RoundTime(round);
-    if (!sent) return false;
-    return Now() - *sent < (cfg.election_ticks - 3) * cfg.tick;
+    if (!sent) return std::nullopt;
+    return *sent + (cfg.election_ticks - 3) * cfg.tick;
   }
 
   // The lease's time: the host's clock, or the core's ticks.
@@ -1405,6 +1417,7 @@ NodeId Raft::leader() const { return impl_->leader; }
 Term Raft::term() const { return impl_->term; }
 Role Raft::role() const { return impl_->role; }
 LogIndex Raft::committed() const { return impl_->log.committed(); }
+std::optional<int64_t> Raft::LeaseEnd() const { return impl_->LeaseEnd(); }
 LogIndex Raft::applied() const { return impl_->log.applied(); }
 LogIndex Raft::last_index() const { return impl_->log.last_index(); }
 LogIndex Raft::first_index() const { return impl_->log.first_index(); }

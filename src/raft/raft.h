@@ -192,6 +192,11 @@ class Raft {
   Term term() const;
   Role role() const;
   LogIndex committed() const;
+  // kLeaseBased leader: the time on Config::clock before which no other
+  // leader can exist (§6.4.1); nullopt when it holds no lease (not leader,
+  // kSafe, a leadership transfer under way). A read of a state that has
+  // applied an entry of this term, made before then, is linearizable.
+  std::optional<int64_t> LeaseEnd() const;
   LogIndex applied() const;
   LogIndex last_index() const;
   LogIndex first_index() const;  // first entry still in the log

@@ -1282,6 +1282,8 @@ TEST(RaftLeaseReadTest, LeaseOnAClockEndsWithTheClockNotTheTicks) {
   c.TickAll(kElection);
   c.Elect(1);
   c.TickAll(1);  // an acknowledged round at time 0
+  EXPECT_EQ(c[1].LeaseEnd(), std::optional<int64_t>((kElection - 3) * 100)) << "what HoldsReadLease is told";
+  EXPECT_EQ(c[2].LeaseEnd(), std::nullopt) << "a follower holds no lease";
   *now = (kElection - 3) * 100 - 1;  // no ticks, but almost the whole lease
   c[1].ReadIndex("fresh");
   Ready rd = c[1].GetReady();
@@ -1307,6 +1309,17 @@ TEST(RaftLeaseReadTest, LeaseOnAClockEndsWithTheClockNotTheTicks) {
 // The lease rests on voters refusing votes while they hear from the leader
 // (§4.2.3); a node that restarted cannot know whether it did, so in lease
 // mode it refuses for one election timeout after starting.
+TEST(RaftLeaseReadTest, SoleVoterHoldsTheLeaseForItsTermAndSafeModeNone) {
+  Cluster one(LeaseCluster(1));
+  one.TickAll(kElection);
+  one.Elect(1);
+  EXPECT_EQ(one[1].LeaseEnd(), std::optional<int64_t>(std::numeric_limits<int64_t>::max()));
+  Cluster safe(WithVoters(3));
+  safe.Elect(1);
+  safe.TickAll(1);
+  EXPECT_EQ(safe[1].LeaseEnd(), std::nullopt) << "ReadIndex mode never reads under a lease";
+}
+
 TEST(RaftLeaseReadTest, RestartedNodeRefusesVotesForOneElectionTimeout) {
   Cluster c(LeaseCluster(3));
   ASSERT_TRUE(c[2].Step(VoteRequest(3, 2, 5, 0, 0)).ok());
@@ -1323,7 +1336,9 @@ TEST(RaftLeaseReadTest, LeaseEndsWhenLeaderHandsOverLeadership) {
   c.TickAll(1);
   // Hold back TIMEOUT_NOW: node 1 has sent it, but node 2 has not acted yet.
   c.intercept = [](proto::Message& m) { return m.type() != proto::MSG_TIMEOUT_NOW; };
+  ASSERT_TRUE(c[1].LeaseEnd().has_value());
   ASSERT_TRUE(c[1].TransferLeadership(NodeId(2)).ok());
+  EXPECT_EQ(c[1].LeaseEnd(), std::nullopt) << "withdrawn before the TimeoutNow is sent";
   c.Stabilize();
   c[1].ReadIndex("r");
   Ready rd = c[1].GetReady();
