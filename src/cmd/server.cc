@@ -116,12 +116,18 @@ int RunServer(const ServerArgs& a) {
 
   int rc = 0;
   if (!a.mount.empty()) {
+    // The mount on its own thread, as `cfs mount` runs it: it spins, the
+    // servers do not.
+    rpc::Runtime client_runtime(1, std::chrono::microseconds(kMountSpinMicros));
+    rpc::ChannelPool client_pool(client_runtime.executor());
     client::FileSystemOptions fo;
     fo.masters = {*master_bound};
     fo.volume = a.volume;
-    rc = MountAndServe(runtime, pool, fo, a.mount, [&] {
+    rc = MountAndServe(client_runtime, client_pool, fo, a.mount, [&] {
       std::cout << fmt::format("cfs server: volume {} mounted at {}\n", a.volume, a.mount) << std::flush;
     });
+    client_pool.CloseAll();
+    client_runtime.Stop();
   } else {
     WaitForShutdownSignal(runtime);
   }

@@ -2,6 +2,8 @@
 // relies on.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <thread>
 
@@ -200,6 +202,33 @@ TEST_F(RpcTest, InFlightLimitPushesBackUntilASlotFrees) {
   EXPECT_TRUE(f1.get().ok());
   EXPECT_TRUE(f2.get().ok());
   EXPECT_TRUE(f3.get().ok());
+}
+
+// A client runtime that spins before sleeping (the mount's) gets its
+// answers whether they come while it spins or after it fell asleep, sleeps
+// when idle (it does not burn a core), and stops.
+TEST_F(RpcTest, SpinningRuntimeAnswersSleepsWhenIdleAndStops) {
+  Runtime client(1, 200us);
+  auto ch = Channel::Make(client.executor(), address_);
+  auto call = [&](std::string data) {
+    EchoRequest req;
+    req.set_data(data);
+    return client.Run(ch->Call(proto::RPC_ECHO, req.SerializeAsString(), "", 5s));
+  };
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(call("quick").ok()) << i;
+  ASSERT_TRUE(call("sleep20").ok()) << "an answer after the spin ended";
+
+  auto cpu = [] {
+    struct rusage u {};
+    getrusage(RUSAGE_SELF, &u);
+    return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  const auto before = cpu();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_LT(cpu() - before, 250ms) << "an idle spinning runtime kept a core busy";
+  ch->Close();
+  client.Stop();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // tool runs its RPC on one. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -11,7 +12,14 @@ namespace cfs::rpc {
 
 class Runtime {
  public:
-  explicit Runtime(int threads = 1);
+  // `spin`: a thread that runs out of work keeps polling (epoll without
+  // waiting, yielding to anything runnable) this long before it sleeps, so
+  // an answer or request arriving meanwhile is taken at once. Waking a
+  // sleeping thread costs far more on these VMs than a poll (a sleeping
+  // vCPU halts; docs/architecture.md, Client): worth it where latency
+  // counts (the mount), paid in CPU while work keeps arriving. Zero: sleep
+  // at once.
+  explicit Runtime(int threads = 1, std::chrono::microseconds spin = std::chrono::microseconds(0));
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -30,6 +38,8 @@ class Runtime {
   void Stop();
 
  private:
+  void Loop(std::chrono::microseconds spin);
+
   boost::asio::io_context ioc_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
