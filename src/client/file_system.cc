@@ -40,8 +40,10 @@ constexpr size_t kReadAheadNeedles = 2;
 constexpr uint64_t kPrefetchAtOpenBytes = 1 << 20;
 
 // Extents in one AppendExtents (one log entry): a flush of more is split,
-// and a file with this many uncommitted pieces is flushed by its writer.
+// and uploads done with this many pieces are committed behind the writer.
 constexpr size_t kExtentsPerCommit = 1024;
+// A writer with this many pieces not committed yet waits for a flush.
+constexpr size_t kMaxUncommittedPieces = 4 * kExtentsPerCommit;
 
 }  // namespace
 
@@ -719,10 +721,11 @@ asio::awaitable<Status> FileSystem::Write(uint64_t handle, uint64_t offset, std:
   f->dirty = true;
   f->size = std::max<uint64_t>(f->size, offset + data.size());
   if (f->buf.size() >= options_.chunk_bytes) co_await CutBuffer(f, false);
-  // Many small scattered writes: commit them now and then, not all at close.
+  // Many small scattered writes are committed behind the writer as their
+  // uploads end (RunUpload); one that runs far ahead of the commits waits.
   size_t pending = f->pieces.size();
   for (const auto& u : f->uploads) pending += u->pieces.size();
-  if (pending >= kExtentsPerCommit) {
+  if (pending >= kMaxUncommittedPieces) {
     if (Status s = co_await FlushFile(f, false); !s.ok()) co_return s;
   }
   co_return f->error;
@@ -788,6 +791,18 @@ asio::awaitable<void> FileSystem::RunUpload(std::shared_ptr<OpenFile> f, std::sh
   --f->in_flight;
   if (!u->status.ok() && f->error.ok()) f->error = u->status;
   f->changed->cancel();
+  // Scattered writes: what is uploaded is committed now, not at the close
+  // (the writer goes on meanwhile).
+  size_t done = 0;
+  for (auto it = f->uploads.begin(); it != f->uploads.end() && (*it)->done; ++it) done += (*it)->pieces.size();
+  if (done >= kExtentsPerCommit && !f->committing && f->error.ok()) {
+    asio::co_spawn(co_await asio::this_coro::executor, CommitUploaded(f), asio::detached);
+  }
+}
+
+asio::awaitable<void> FileSystem::CommitUploaded(std::shared_ptr<OpenFile> f) {
+  Status s = co_await CommitDone(f, 0);
+  if (!s.ok() && f->error.ok()) f->error = s;  // the next flush answers it
 }
 
 asio::awaitable<Result<std::pair<std::shared_ptr<FileSystem::FidBatch>, uint64_t>>> FileSystem::NextFid() {
@@ -828,23 +843,34 @@ asio::awaitable<Status> FileSystem::FlushFile(std::shared_ptr<OpenFile> f, bool 
     }
   }
   if (!f->dirty) co_return Status::OK();
-  // In order, at most kExtentsPerCommit to a log entry.
+  co_return co_await CommitDone(f, f->size);
+}
+
+asio::awaitable<Status> FileSystem::CommitDone(std::shared_ptr<OpenFile> f, uint64_t size) {
+  while (f->committing) (void)co_await f->changed->async_wait(asio::as_tuple(asio::use_awaitable));
+  // Only uploads that are done, in order: a write may have cut another
+  // while this waited (it stays for the next commit, the file dirty).
   std::vector<proto::Extent> all;
-  for (const auto& u : f->uploads) all.insert(all.end(), u->extents.begin(), u->extents.end());
-  f->uploads.clear();
-  f->dirty = false;
+  while (!f->uploads.empty() && f->uploads.front()->done) {
+    const auto& e = f->uploads.front()->extents;
+    all.insert(all.end(), e.begin(), e.end());
+    f->uploads.pop_front();
+  }
+  f->dirty = !f->uploads.empty() || !f->buf.empty();
+  if (all.empty() && size == 0) co_return Status::OK();
   f->committing = true;
   Status committed;
+  // In order, at most kExtentsPerCommit to a log entry.
   for (size_t i = 0; i < all.size() || i == 0; i += kExtentsPerCommit) {
     const size_t to = std::min(all.size(), i + kExtentsPerCommit);
     std::vector<proto::Extent> extents(all.begin() + static_cast<ptrdiff_t>(std::min(i, to)),
                                        all.begin() + static_cast<ptrdiff_t>(to));
-    auto behind = co_await CommitBehind(f->inode, extents, f->size, f->caller);
+    auto behind = co_await CommitBehind(f->inode, extents, size, f->caller);
     Result<proto::MetaResponse> r;
     if (behind) {
       r = std::move(*behind);
     } else {
-      r = co_await InodeWrite(f->inode, AppendExtentsCommand(f->inode, std::move(extents), f->size), f->caller);
+      r = co_await InodeWrite(f->inode, AppendExtentsCommand(f->inode, std::move(extents), size), f->caller);
     }
     if (!r.ok()) {
       committed = r.status();

@@ -253,6 +253,13 @@ class FileSystem {
   // Flushes every handle of `inode` (before reading or changing its size).
   asio::awaitable<Status> FlushInode(uint64_t inode, bool sync);
   asio::awaitable<Status> FlushFile(std::shared_ptr<OpenFile> f, bool sync);
+  // Commits the extents of f's uploads that are done (the front of
+  // f->uploads), in write order, with the file size `size` (0: as far as
+  // they reach). One commit of a file at a time: waits for one under way.
+  asio::awaitable<Status> CommitDone(std::shared_ptr<OpenFile> f, uint64_t size);
+  // CommitDone behind the writer (spawned when uploads end); a failure is
+  // kept in f->error.
+  asio::awaitable<void> CommitUploaded(std::shared_ptr<OpenFile> f);
   // Cuts the file's needle buffer into uploads of chunk_bytes (the last,
   // partial one too when `all`).
   asio::awaitable<void> CutBuffer(std::shared_ptr<OpenFile> f, bool all);

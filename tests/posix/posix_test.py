@@ -1548,6 +1548,44 @@ class IntegrityTest(FsTest):
                 self.assertEqual(g, bytes(buf), "seed %d step %d reader %d: read %d+%d" % (SEED, step, i, off, len(buf)))
         self.assertEqual(sha(read_file(path)), sha(model))
 
+    def test_scattered_writes_while_two_threads_fsync_all_land(self):
+        """A writer's scattered 4 KiB writes (on cfs committed behind the
+        writer as their needles are uploaded) while two other threads fsync
+        the same descriptor: every write is in the file after the close."""
+        rng = random.Random(SEED)
+        path = self.p("f")
+        size = 8 * MiB
+        model = bytearray(size)
+        write_file(path, bytes(model))
+        fd = os.open(path, os.O_RDWR)
+        done = threading.Event()
+        errors = []
+
+        def syncer():
+            try:
+                while not done.is_set():
+                    os.fsync(fd)
+            except OSError as e:
+                errors.append(e)
+        syncers = [threading.Thread(target=syncer) for _ in range(2)]
+        for t in syncers:
+            t.start()
+        try:
+            for _ in range(3000):
+                off = rng.randrange(0, size // 4096) * 4096
+                buf = rng.randbytes(4096)
+                write_all(fd, buf, off)
+                model[off:off + 4096] = buf
+        finally:
+            done.set()
+            for t in syncers:
+                t.join()
+        os.close(fd)
+        self.assertEqual(errors, [])
+        got = read_file(path)
+        self.assertEqual(sha(got), sha(bytes(model)), "seed %d: first difference at %s" % (
+            SEED, first_difference(got, bytes(model))))
+
 class BusyDirectoryTest(FsTest):
     """Many creates, writes and unlinks in a row in one directory (on cfs, the
     client then holds the directory and sends its changes behind)."""
