@@ -2,6 +2,8 @@
 // directory this client holds, and the batches that send them behind.
 #include <sys/stat.h>
 
+#include <map>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <fmt/format.h>
@@ -43,7 +45,8 @@ struct FileSystem::Delegated {
     uint64_t inode = 0;
     uint32_t type = 0;  // S_IFMT bits
   };
-  std::unordered_map<std::string, Entry> names;  // every entry of the directory
+  // Every entry of the directory, in the metanode's order (bytewise).
+  std::map<std::string, Entry, std::less<>> names;
   // Files created here while it is held: their attributes, as made here
   // until the create is applied, then as the metanode answered it. No
   // other client knows these files before the directory is given back, so
@@ -181,13 +184,37 @@ asio::awaitable<Result<proto::MetaResponse>> FileSystem::Delegate(std::shared_pt
 std::optional<Result<proto::InodeAttr>> FileSystem::LocalLookup(uint64_t parent, std::string_view name) {
   auto d = Usable(parent);
   if (!d) return std::nullopt;
-  auto it = d->names.find(std::string(name));
+  auto it = d->names.find(name);
   if (it == d->names.end()) return Result<proto::InodeAttr>(Status::NotFound(fmt::format("{}/{} not found", parent, name)));
   auto c = d->created.find(it->second.inode);
   if (c == d->created.end()) return std::nullopt;  // the metanode knows it
   proto::InodeAttr attr = c->second;
   CountOwnWrites(&attr);
   return Result<proto::InodeAttr>(std::move(attr));
+}
+
+std::optional<Result<proto::DirListing>> FileSystem::LocalReadDir(uint64_t parent, std::string_view after,
+                                                                   uint32_t limit, bool plus, const proto::Caller& c) {
+  auto d = Usable(parent);
+  if (!d) return std::nullopt;
+  if (Status s = CheckDirAccess(d->attr, c, proto::kMayRead); !s.ok()) return Result<proto::DirListing>(std::move(s));
+  proto::DirListing page;
+  auto it = after.empty() ? d->names.begin() : d->names.upper_bound(after);
+  for (; it != d->names.end(); ++it) {
+    if (page.entries.size() == std::max<uint32_t>(limit, 1)) {
+      page.more = true;
+      break;
+    }
+    proto::ListedEntry e{it->second.inode, it->second.type, it->first, nullptr};
+    if (plus) {
+      if (auto a = d->created.find(it->second.inode); a != d->created.end()) {
+        e.attr = std::make_unique<proto::InodeAttr>(a->second);
+        CountOwnWrites(e.attr.get());
+      }
+    }
+    page.entries.push_back(std::move(e));
+  }
+  return Result<proto::DirListing>(std::move(page));
 }
 
 std::optional<proto::InodeAttr> FileSystem::LocalAttr(uint64_t inode) {
@@ -260,7 +287,7 @@ asio::awaitable<std::optional<Status>> FileSystem::LocalUnlink(uint64_t parent, 
   if (!PlainName(name)) co_return Answer();
   auto d = Usable(parent);
   if (!d) co_return Answer();
-  auto it = d->names.find(std::string(name));
+  auto it = d->names.find(name);
   if (it == d->names.end()) co_return Answer(Status::NotFound(fmt::format("{}/{} not found", parent, name)));
   const auto [inode, type] = it->second;
   // Directories (emptiness, links) and children of other partitions (a

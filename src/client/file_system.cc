@@ -360,6 +360,7 @@ asio::awaitable<Result<std::string>> FileSystem::ReadLink(uint64_t inode) {
 
 asio::awaitable<Result<proto::DirListing>> FileSystem::ReadDir(uint64_t parent, std::string_view after,
                                                                  uint32_t limit, bool plus, const proto::Caller& c) {
+  if (auto local = LocalReadDir(parent, after, limit, plus, c)) co_return std::move(*local);
   (void)co_await FlushDelegated(parent);  // the metanode lists what is sent
   co_return co_await meta_.ReadDir(parent, after, limit, plus, c);
 }

@@ -380,6 +380,11 @@ class FileSystem {
   std::optional<Result<proto::InodeAttr>> LocalLookup(uint64_t parent, std::string_view name);
   // A file created here whose create is not applied yet, or a directory held here.
   std::optional<proto::InodeAttr> LocalAttr(uint64_t inode);
+  // A page of a directory held here, from its names (the whole directory
+  // is known here while it is held; same order and paging as the
+  // metanode's). Attributes (plus) of the files created here only.
+  std::optional<Result<proto::DirListing>> LocalReadDir(uint64_t parent, std::string_view after, uint32_t limit,
+                                                        bool plus, const proto::Caller& c);
   asio::awaitable<std::optional<Result<proto::InodeAttr>>> LocalCreate(uint64_t parent, std::string_view name,
                                                                        uint32_t mode, bool open,
                                                                        const proto::Caller& c);

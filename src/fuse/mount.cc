@@ -81,6 +81,7 @@ struct DirHandle {
   InodeAttr attr;  // at opendir: what fstat answers once it is removed
   std::vector<proto::ListedEntry> entries;
   bool more = true;
+  size_t answered = 0;    // entries of the listing the kernel has been given
   bool fetching = false;  // a page is on its way: `fetched` is cancelled when it lands
   std::unique_ptr<asio::steady_timer> fetched;
 };
@@ -99,6 +100,7 @@ struct FuseMount::Impl {
   bool mounted = false;
   uint64_t next_dir = 1;
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
+  std::vector<char> dir_reply;  // readdir replies are built here (strand)
   // What each inode's size and mtime were when its pages were last cached
   // (at open): unchanged at the next open, the kernel keeps them.
   std::unordered_map<uint64_t, std::pair<uint64_t, int64_t>> cached;
@@ -552,6 +554,12 @@ asio::awaitable<Status> FetchPage(Impl* m, fuse_ino_t ino, std::shared_ptr<DirHa
                       std::make_move_iterator(r->entries.end()));
   }
   d->more = r->more;
+  // The next page is asked for as soon as one lands (up to two pages ahead
+  // of what the kernel took), so the metanode lists it while this one is
+  // answered.
+  if (d->more && d->entries.size() < d->answered + 2 * limit) {
+    m->Spawn([m, ino, d, plus, c]() -> asio::awaitable<void> { (void)co_await FetchPage(m, ino, d, plus, c); });
+  }
   co_return Status::OK();
 }
 
@@ -578,8 +586,12 @@ void ReadDirAny(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
         co_return;
       }
     }
+    // One buffer for every reply (this runs on the strand and the reply
+    // is copied out before anything else runs): a fresh 1 MiB, the size the
+    // kernel asks for, was an mmap, page faults and an munmap per reply.
     // Not zeroed: fuse_add_direntry* write every byte they use.
-    auto out = std::make_unique_for_overwrite<char[]>(size);
+    if (m->dir_reply.size() < size) m->dir_reply.resize(size);
+    char* out = m->dir_reply.data();
     size_t used = 0;
     size_t next = first;  // the first entry not in this reply
     static const std::string kDot = ".", kDotDot = "..";
@@ -603,15 +615,16 @@ void ReadDirAny(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
           // Attributes elsewhere: name only (ino 0: the kernel looks it up).
           ep.attr = st;
         }
-        n = fuse_add_direntry_plus(req, out.get() + used, size - used, name.c_str(), &ep, static_cast<off_t>(i + 1));
+        n = fuse_add_direntry_plus(req, out + used, size - used, name.c_str(), &ep, static_cast<off_t>(i + 1));
       } else {
-        n = fuse_add_direntry(req, out.get() + used, size - used, name.c_str(), &st, static_cast<off_t>(i + 1));
+        n = fuse_add_direntry(req, out + used, size - used, name.c_str(), &st, static_cast<off_t>(i + 1));
       }
       if (n > size - used) break;
       used += n;
       next = i + 1;
     }
-    fuse_reply_buf(req, out.get(), used);
+    fuse_reply_buf(req, out, used);
+    d->answered = std::max(d->answered, next >= 2 ? next - 2 : 0);
     // Less than half a page fetched beyond this reply: the next page is
     // fetched while the kernel takes this one (a failure here is the next
     // readdir's to report, when it fetches again).

@@ -2,9 +2,11 @@
 // type). Ordered by parent, then name bytewise, so a directory's entries are
 // one contiguous range and a listing is one range scan, paged by name.
 //
-// A Name owns its bytes in one heap block [u8 length][bytes] behind one
-// pointer: 8 bytes in the tree instead of std::string's 32, which is most of
-// a dentry's cost (names are 1..255 bytes, so the length fits a byte).
+// A Name holds a name of up to 15 bytes inline, a longer one in a heap
+// block behind a pointer: 16 bytes in the tree (std::string takes 32). A
+// listing then reads most names where the tree keeps its keys, not through
+// a pointer each (a cache miss per entry: 84% of a 10,000-entry listing's
+// time in the metanode went on loading names from the heap).
 #pragma once
 
 #include <sys/stat.h>
@@ -21,29 +23,61 @@ namespace cfs::metanode {
 
 class Name {
  public:
+  static constexpr size_t kInline = 15;
+
   Name() = default;
   // `name` is at most 255 bytes (the caller validated it).
-  explicit Name(std::string_view name) : data_(name.empty() ? nullptr : new char[name.size() + 1]) {
-    if (!data_) return;
-    data_[0] = static_cast<char>(static_cast<uint8_t>(name.size()));
-    std::memcpy(data_.get() + 1, name.data(), name.size());
+  explicit Name(std::string_view name) {
+    b_[0] = static_cast<char>(static_cast<uint8_t>(name.size()));
+    if (name.size() <= kInline) {
+      std::memcpy(b_ + 1, name.data(), name.size());
+    } else {
+      char* heap = new char[name.size()];
+      std::memcpy(heap, name.data(), name.size());
+      std::memcpy(b_ + 8, &heap, sizeof(heap));
+    }
   }
+  ~Name() { Free(); }
   Name(const Name& o) : Name(o.view()) {}
   Name& operator=(const Name& o) {
     if (this != &o) *this = Name(o.view());
     return *this;
   }
-  Name(Name&&) noexcept = default;
-  Name& operator=(Name&&) noexcept = default;
+  Name(Name&& o) noexcept {
+    std::memcpy(b_, o.b_, sizeof(b_));
+    o.b_[0] = 0;
+  }
+  Name& operator=(Name&& o) noexcept {
+    if (this != &o) {
+      Free();
+      std::memcpy(b_, o.b_, sizeof(b_));
+      o.b_[0] = 0;
+    }
+    return *this;
+  }
 
   std::string_view view() const {
-    if (!data_) return {};
-    return {data_.get() + 1, static_cast<uint8_t>(data_[0])};
+    const size_t n = size();
+    if (n <= kInline) return {b_ + 1, n};
+    return {Heap(), n};
   }
 
  private:
-  std::unique_ptr<char[]> data_;
+  size_t size() const { return static_cast<uint8_t>(b_[0]); }
+  char* Heap() const {
+    char* p;
+    std::memcpy(&p, b_ + 8, sizeof(p));
+    return p;
+  }
+  void Free() {
+    if (size() > kInline) delete[] Heap();
+    b_[0] = 0;
+  }
+
+  // b_[0]: the length; then the bytes (up to 15), or at b_[8] the pointer.
+  alignas(8) char b_[16] = {};
 };
+static_assert(sizeof(Name) == 16);
 
 struct DentryKey {
   InodeId parent;
