@@ -242,6 +242,14 @@ class MultiRaftTest : public ::testing::Test {
     return leader;
   }
 
+  // Three hosts running kGroup; its leader (0: none in time).
+  NodeId StartOneGroupOnThree() {
+    MakeHosts(3);
+    for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
+    StartAll();
+    return WaitLeader(kGroup);
+  }
+
   NodeId WaitLeader(GroupId g) {
     NodeId leader;
     WaitFor([&] { return (leader = LeaderOf(g)).value() != 0; });
@@ -391,10 +399,7 @@ TEST_F(MultiRaftTest, FiftyGroupsOnThreeHostsAllElectAndCommit) {
 }
 
 TEST_F(MultiRaftTest, ProposalOnAFollowerIsNotLeaderWithTheLeadersId) {
-  MakeHosts(3);
-  for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
-  StartAll();
-  NodeId leader = WaitLeader(kGroup);
+  NodeId leader = StartOneGroupOnThree();
   ASSERT_NE(leader.value(), 0u);
   Host& follower = HostOf(NodeId(leader.value() % 3 + 1));
   auto r = ProposeOn(follower, kGroup, "a=b");
@@ -406,10 +411,7 @@ TEST_F(MultiRaftTest, ProposalOnAFollowerIsNotLeaderWithTheLeadersId) {
 }
 
 TEST_F(MultiRaftTest, ReadIndexOnAFollowerReturnsAfterApply) {
-  MakeHosts(3);
-  for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
-  StartAll();
-  NodeId leader = WaitLeader(kGroup);
+  NodeId leader = StartOneGroupOnThree();
   ASSERT_NE(leader.value(), 0u);
   ASSERT_TRUE(Propose(kGroup, "color=blue").ok());
   for (auto& h : hosts_) {
@@ -432,10 +434,7 @@ TEST_F(MultiRaftTest, ReadIndexOnAFollowerReturnsAfterApply) {
 // time alone when the followers fall silent.
 TEST_F(MultiRaftTest, OnlyTheLeaderHoldsAReadLeaseUntilATransferOrSilenceEndsIt) {
   read_only_ = ReadOnlyMode::kLeaseBased;
-  MakeHosts(3);
-  for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
-  StartAll();
-  NodeId leader = WaitLeader(kGroup);
+  NodeId leader = StartOneGroupOnThree();
   ASSERT_NE(leader.value(), 0u);
   ASSERT_TRUE(Propose(kGroup, "color=blue").ok());
   leader = WaitLeader(kGroup);
@@ -664,10 +663,7 @@ TEST_F(MultiRaftTest, RemovedGroupForgetsItsStateAndStartsAfresh) {
 }
 
 TEST_F(MultiRaftTest, StopFailsPendingCallbacksWithUnavailable) {
-  MakeHosts(3);
-  for (auto& h : hosts_) AddGroup(*h, kGroup, Ids(3));
-  StartAll();
-  NodeId leader = WaitLeader(kGroup);
+  NodeId leader = StartOneGroupOnThree();
   ASSERT_NE(leader.value(), 0u);
   // The followers stop: the leader's proposals can never commit.
   for (auto& h : hosts_) {
