@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
-#include <limits>
 #include <optional>
 #include <random>
 #include <thread>
@@ -1071,7 +1071,7 @@ struct MultiRaft::Impl {
       a.conf = snap->meta.conf_state();
       a.last_snapshot = a.applied;
       a.applied_index.store(a.applied.value());
-    a.applied_term_value.store(a.applied_term.value());
+      a.applied_term_value.store(a.applied_term.value());
       a.stored_index = snap->meta.index();
     } else if (!snap.status().Is(Code::kNotFound)) {
       return snap.status();
