@@ -1619,6 +1619,31 @@ class BusyDirectoryTest(FsTest):
             os.close(fd)
 
 
+    def test_listing_pages_through_a_directory_being_changed(self):
+        """A directory of more entries than one page (4,096), listed right
+        after its creates and unlinks (on cfs from the client's own copy of
+        the directory it holds): every entry once, in any order, with the
+        sizes written; and again after more unlinks."""
+        names = ["n%05d-%s" % (i, "x" * (i % 40)) for i in range(9000)]  # short and long names
+        for i, n in enumerate(names):
+            fd = os.open(self.p(n), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            if i % 5 == 0:
+                os.write(fd, b"%d" % i)
+            os.close(fd)
+        for n in names[::7]:
+            os.unlink(self.p(n))
+        left = sorted(set(names) - set(names[::7]))
+        with os.scandir(self.dir) as it:
+            seen = {e.name: e.stat().st_size for e in it}
+        self.assertEqual(sorted(seen), left)
+        for n in left[::50]:
+            i = names.index(n)
+            self.assertEqual(seen[n], len(b"%d" % i) if i % 5 == 0 else 0, n)
+        for n in left[:4000]:
+            os.unlink(self.p(n))
+        self.assertEqual(self.listing(), left[4000:])
+
+
 @unittest.skipUnless(ROOT2, "CFS_POSIX_DIR2 (a second mount of the same volume) not set")
 class TwoMountTest(FsTest):
     def setUp(self):
