@@ -587,7 +587,7 @@ struct Raft::Impl {
       AnswerRead(NodeId(m.from()), index, m.context());
       return;
     }
-    if (cfg.read_only == ReadOnlyMode::kLeaseBased && cfg.check_quorum && LeaseValid()) {
+    if (LeaseValid()) {  // lease mode with check_quorum (LeaseEnd)
       AnswerRead(NodeId(m.from()), index, m.context());
       return;
     }
