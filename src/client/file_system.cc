@@ -699,6 +699,15 @@ asio::awaitable<Result<std::string>> FileSystem::Read(uint64_t handle, uint64_t 
                          [&](const proto::Extent& e) -> const std::string& { return *needles.at(FidOf(e)); });
 }
 
+void FileSystem::ReserveNeedleBuffer(std::string& buf, size_t need) const {
+  if (need <= buf.capacity()) return;
+  // A writer of large pieces fills whole needles: room for one at once, not
+  // the copies of doubling. Small writers grow by doubling (many files may
+  // be open for writing, each holding its buffer).
+  constexpr size_t kStreamingPiece = 64 << 10;
+  buf.reserve(need >= kStreamingPiece ? std::max(need, options_.chunk_bytes) : 2 * need);
+}
+
 asio::awaitable<Status> FileSystem::Write(uint64_t handle, uint64_t offset, std::string_view data) {
   auto f = Handle(handle);
   if (!f) co_return Status::InvalidArgument(fmt::format("no open file {}", handle));
@@ -709,14 +718,17 @@ asio::awaitable<Status> FileSystem::Write(uint64_t handle, uint64_t offset, std:
     // Inside or right after the last piece: in place, growing it (a
     // sequential writer fills whole needles with one piece).
     const size_t at = last->needle_offset + (offset - last->file_offset);
-    if (at + data.size() > f->buf.size()) f->buf.resize(at + data.size());
-    std::copy(data.begin(), data.end(), f->buf.begin() + static_cast<ptrdiff_t>(at));
+    const size_t over = std::min(data.size(), f->buf.size() - at);  // bytes that replace buffered ones
+    ReserveNeedleBuffer(f->buf, at + data.size());
+    std::copy(data.begin(), data.begin() + static_cast<ptrdiff_t>(over), f->buf.begin() + static_cast<ptrdiff_t>(at));
+    f->buf.append(data.substr(over));
     last->length = std::max<uint64_t>(last->length, offset + data.size() - last->file_offset);
   } else {
     // Anywhere else: a new piece packed into the same needle (a random
     // writer's small writes share needles; the later piece wins where
     // they overlap, as the extents are committed in order).
     f->pieces.push_back(Piece{offset, f->buf.size(), data.size()});
+    ReserveNeedleBuffer(f->buf, f->buf.size() + data.size());
     f->buf.append(data);
   }
   f->dirty = true;

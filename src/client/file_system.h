@@ -260,6 +260,8 @@ class FileSystem {
   // CommitDone behind the writer (spawned when uploads end); a failure is
   // kept in f->error.
   asio::awaitable<void> CommitUploaded(std::shared_ptr<OpenFile> f);
+  // Makes room in a needle buffer for `need` bytes.
+  void ReserveNeedleBuffer(std::string& buf, size_t need) const;
   // Cuts the file's needle buffer into uploads of chunk_bytes (the last,
   // partial one too when `all`).
   asio::awaitable<void> CutBuffer(std::shared_ptr<OpenFile> f, bool all);

@@ -32,12 +32,23 @@ class File {
   virtual Result<size_t> ReadAt(uint64_t offset, std::span<char> out) const = 0;
   // Writes all of `data` at `offset` or fails. Durable only after Sync.
   virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // Writes the parts back to back from `offset`, as WriteAt of their
+  // concatenation would (a gather write: no buffer joins them). The default
+  // writes them one at a time with WriteAt.
+  virtual Status WritevAt(uint64_t offset, std::span<const std::string_view> parts);
   // Makes every completed write durable (fdatasync).
   virtual Status Sync() = 0;
   virtual Status Truncate(uint64_t size) = 0;
   virtual Result<uint64_t> Size() const = 0;
   // Reserves disk space for `size` bytes without changing the file size.
   virtual Status Preallocate(uint64_t size) = 0;
+  // Hints for data written once and not soon read again. Neither changes the
+  // contents or makes anything durable (that is Sync's work).
+  // StartWriteback: begin writing the range back to disk without waiting.
+  virtual Status StartWriteback(uint64_t offset, uint64_t length) = 0;
+  // DropCache: write the range back, wait for it, then let the kernel drop
+  // the range's whole pages from its cache (a later read goes to the disk).
+  virtual Status DropCache(uint64_t offset, uint64_t length) = 0;
   virtual const std::string& path() const = 0;
 };
 

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -46,6 +47,40 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  Status WritevAt(uint64_t offset, std::span<const std::string_view> parts) override {
+    constexpr size_t kMaxParts = 8;
+    if (parts.size() > kMaxParts) return File::WritevAt(offset, parts);
+    iovec iov[kMaxParts];
+    size_t count = 0, total = 0;
+    for (std::string_view part : parts) {
+      if (part.empty()) continue;
+      iov[count++] = iovec{const_cast<char*>(part.data()), part.size()};
+      total += part.size();
+    }
+    size_t done = 0;
+    iovec* next = iov;
+    while (done < total) {
+      ssize_t n = ::pwritev(fd_, next, static_cast<int>(count - (next - iov)), static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(errno, fmt::format("pwritev {} at {}", path_, offset + done));
+      }
+      done += static_cast<size_t>(n);
+      // Skip what was written: whole parts, then into the next one.
+      for (size_t left = static_cast<size_t>(n); left > 0;) {
+        if (left >= next->iov_len) {
+          left -= next->iov_len;
+          ++next;
+        } else {
+          next->iov_base = static_cast<char*>(next->iov_base) + left;
+          next->iov_len -= left;
+          left = 0;
+        }
+      }
+    }
+    return Status::OK();
+  }
+
   Status Sync() override {
     if (::fdatasync(fd_) != 0) return Status::FromErrno(errno, fmt::format("fdatasync {}", path_));
     return Status::OK();
@@ -69,6 +104,27 @@ class PosixFile final : public File {
     int rc = ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(size));
     if (rc != 0 && errno != EOPNOTSUPP) {
       return Status::FromErrno(errno, fmt::format("fallocate {} bytes for {}", size, path_));
+    }
+    return Status::OK();
+  }
+
+  Status StartWriteback(uint64_t offset, uint64_t length) override {
+    if (::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), SYNC_FILE_RANGE_WRITE) != 0) {
+      return Status::FromErrno(errno, fmt::format("sync_file_range {} [{}, +{})", path_, offset, length));
+    }
+    return Status::OK();
+  }
+
+  Status DropCache(uint64_t offset, uint64_t length) override {
+    constexpr unsigned kWriteAndWait =
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    if (::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), kWriteAndWait) != 0) {
+      return Status::FromErrno(errno, fmt::format("sync_file_range {} [{}, +{})", path_, offset, length));
+    }
+    // Returns the error number rather than setting errno.
+    if (int rc = ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_DONTNEED);
+        rc != 0) {
+      return Status::FromErrno(rc, fmt::format("posix_fadvise {} [{}, +{})", path_, offset, length));
     }
     return Status::OK();
   }
@@ -151,6 +207,14 @@ class PosixEnv final : public Env {
 Env* Env::Default() {
   static PosixEnv env;
   return &env;
+}
+
+Status File::WritevAt(uint64_t offset, std::span<const std::string_view> parts) {
+  for (std::string_view part : parts) {
+    CFS_RETURN_IF_ERROR(WriteAt(offset, part));
+    offset += part.size();
+  }
+  return Status::OK();
 }
 
 Status ReadExact(const File& file, uint64_t offset, std::span<char> out) {

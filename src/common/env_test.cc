@@ -1,5 +1,12 @@
 #include "common/env.h"
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -289,6 +296,69 @@ TEST_F(PosixEnvTest, SyncSucceedsAndKeepsData) {
   ASSERT_TRUE(f->WriteAt(0, "durable").ok());
   EXPECT_TRUE(f->Sync().ok());
   EXPECT_EQ(ReadAll(p), "durable");
+}
+
+TEST_F(PosixEnvTest, WritevAtWritesThePartsBackToBack) {
+  std::string p = dir_.Join("f");
+  auto f = MustOpen(p, OpenMode::kCreate);
+  ASSERT_NE(f, nullptr);
+  const std::string big(3 << 20, 'b');  // more than one pwritev may take at once on some systems
+  const std::string_view parts[] = {"head-", "", big, "-tail"};
+  ASSERT_TRUE(f->WritevAt(2, parts).ok());
+  std::string want = std::string(2, '\0') + "head-" + big + "-tail";
+  EXPECT_EQ(ReadAll(p), want);
+  // More parts than one pwritev call is given: written one by one.
+  std::vector<std::string> many;
+  for (int i = 0; i < 20; ++i) many.push_back(std::to_string(i) + ",");
+  std::vector<std::string_view> views(many.begin(), many.end());
+  ASSERT_TRUE(f->WritevAt(0, views).ok());
+  std::string joined;
+  for (const auto& m : many) joined += m;
+  EXPECT_EQ(ReadAll(p).substr(0, joined.size()), joined);
+  EXPECT_EQ(*f->Size(), want.size());
+}
+
+// Pages of `path` in the page cache, by mincore on a mapping of the file.
+size_t ResidentPages(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat st;
+  ::fstat(fd, &st);
+  const size_t len = static_cast<size_t>(st.st_size);
+  void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) return 0;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> vec((len + page - 1) / page);
+  size_t resident = 0;
+  if (::mincore(m, len, vec.data()) == 0) {
+    for (unsigned char v : vec) resident += v & 1;
+  }
+  ::munmap(m, len);
+  return resident;
+}
+
+TEST_F(PosixEnvTest, DropCacheLeavesTheDataAndTakesItsPagesOutOfTheCache) {
+  struct statfs fs;
+  ASSERT_EQ(::statfs(dir_.path().c_str(), &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs pages are the file: they cannot be dropped";
+  std::string p = dir_.Join("f");
+  auto f = MustOpen(p, OpenMode::kCreate);
+  ASSERT_NE(f, nullptr);
+  std::string data(8 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131);
+  ASSERT_TRUE(f->WriteAt(0, data).ok());
+  ASSERT_TRUE(f->StartWriteback(0, data.size()).ok());
+  const size_t pages = ResidentPages(p);
+  ASSERT_GT(pages, 0u) << "just written, so cached";
+  // The second half goes; the first stays.
+  ASSERT_TRUE(f->DropCache(data.size() / 2, data.size() / 2).ok());
+  const size_t after = ResidentPages(p);
+  EXPECT_LE(after, pages / 2 + 1);
+  EXPECT_GT(after, 0u);
+  ASSERT_TRUE(f->DropCache(0, data.size()).ok());
+  EXPECT_EQ(ResidentPages(p), 0u);
+  EXPECT_EQ(ReadAll(p), data);  // from the disk now
 }
 
 // --- Directory operations ----------------------------------------------------

@@ -33,8 +33,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -59,7 +61,15 @@ struct BlockGroupOptions {
   // Open the files read-only: never write, never repair. For looking at
   // files that are not ours (fixtures, a copy under inspection).
   bool read_only_files = false;
+  // Drop-behind: the pages of a record this large (a chunk of a streamed
+  // file) leave the page cache once kDropBehindLagBytes more have been
+  // appended behind it, after their writeback. Smaller records stay cached.
+  // 0 keeps everything cached.
+  uint64_t drop_behind_min_record = uint64_t{1} << 20;
 };
+
+// How far behind the end of .dat a large record's pages are dropped.
+inline constexpr uint64_t kDropBehindLagBytes = uint64_t{16} << 20;
 
 // Where an append put a needle.
 struct NeedleLocation {
@@ -108,8 +118,10 @@ class BlockGroup {
   // block group has a TTL and the needle none, the needle gets the block
   // group's. A later append of the same id replaces the earlier one.
   // Errors: ReadOnly (naming the block group and why), NoSpace when full,
-  // InvalidArgument, IOError (nothing was appended).
-  Result<NeedleLocation> Append(const NeedleView& n);
+  // InvalidArgument, IOError (nothing was appended). `data_checksum`, when
+  // given, must be NeedleChecksum(n.data) (a caller that has verified the
+  // data against it saves computing it twice).
+  Result<NeedleLocation> Append(const NeedleView& n, std::optional<uint32_t> data_checksum = std::nullopt);
 
   // Makes every append and delete that completed before the call durable.
   Status Sync();
@@ -156,9 +168,13 @@ class BlockGroup {
   Status Load();
   Status RecoverInterruptedVacuum(std::string* idx_path);
   Status CheckTailAndCatchUp(uint64_t* dat_size, uint64_t* idx_size, std::vector<IdxEntry>* beyond_idx);
-  // Writes a record at dat_end_ and its entry at idx_end_, undoing both on
-  // failure. Caller holds append_mu_. Returns the record's offset.
-  Result<uint64_t> WriteRecordLocked(std::string_view record, IdxEntry entry);
+  // Writes the record record_head_, data, record_tail_ at dat_end_ (one
+  // gather write) and its entry at idx_end_, undoing both on failure. Caller
+  // holds append_mu_. Returns the record's offset.
+  Result<uint64_t> WriteRecordLocked(std::string_view data, IdxEntry entry);
+  // Starts the writeback of a large record just written and drops the pages
+  // of those now kDropBehindLagBytes behind dat_end_. Caller holds append_mu_.
+  void DropBehindLocked(uint64_t offset, uint64_t length);
   // Records damage: the block group stays read-only. Takes mu_.
   void MarkDamaged(std::string reason);
   // ReadOnly naming the block group and why, or OK. Caller holds mu_.
@@ -195,7 +211,11 @@ class BlockGroup {
   uint64_t dat_end_ = 0;         // guarded by append_mu_
   uint64_t idx_end_ = 0;         // guarded by append_mu_
   uint64_t last_append_ns_ = 0;  // guarded by append_mu_
-  std::string record_buf_;       // guarded by append_mu_
+  std::string record_head_, record_tail_;  // a record around its data; guarded by append_mu_
+  // Large records written back but still cached, oldest first: {offset,
+  // length} in the current dat_. Guarded by append_mu_.
+  std::deque<std::pair<uint64_t, uint64_t>> drop_behind_;
+  bool drop_behind_off_ = false;  // after a failure; guarded by append_mu_
 
   // Guards the map, the file handles and the state below. dat_ and idx_ are
   // replaced only with append_mu_ held too, so appenders may use them

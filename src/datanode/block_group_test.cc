@@ -325,6 +325,113 @@ TEST_F(BlockGroupTest, GroupCommitCoversEveryAppendThatArrivedDuringTheLastSync)
   EXPECT_EQ(gated.syncs() - base_syncs, 2);
 }
 
+// An Env recording the cache hints given for .dat files.
+class CacheHintEnv final : public testing::EnvWrapper {
+ public:
+  using EnvWrapper::EnvWrapper;
+  using Range = std::pair<uint64_t, uint64_t>;
+  std::vector<Range> writebacks, drops;
+  bool fail_drops = false;
+
+ private:
+  class HintFile final : public testing::FileWrapper {
+   public:
+    HintFile(CacheHintEnv* env, std::unique_ptr<File> f) : FileWrapper(std::move(f)), env_(env) {}
+    Status StartWriteback(uint64_t offset, uint64_t length) override {
+      if (path().ends_with(".dat")) env_->writebacks.emplace_back(offset, length);
+      return FileWrapper::StartWriteback(offset, length);
+    }
+    Status DropCache(uint64_t offset, uint64_t length) override {
+      if (env_->fail_drops) return Status::IOError("injected: sync_file_range failed");
+      if (path().ends_with(".dat")) env_->drops.emplace_back(offset, length);
+      return FileWrapper::DropCache(offset, length);
+    }
+
+   private:
+    CacheHintEnv* env_;
+  };
+  std::unique_ptr<File> WrapFile(std::unique_ptr<File> f) override { return std::make_unique<HintFile>(this, std::move(f)); }
+};
+
+TEST_F(BlockGroupTest, LargeRecordsLeaveThePageCacheOnceFarEnoughBehindSmallOnesStay) {
+  CacheHintEnv hints(&env_);
+  BlockGroupOptions o = Options();
+  o.env = &hints;
+  o.drop_behind_min_record = 256 << 10;
+  auto created = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), SuperBlock{}, 0, o);
+  ASSERT_TRUE(created.ok());
+  auto bg = std::move(*created);
+  std::vector<CacheHintEnv::Range> large;
+  constexpr size_t kLarge = 1 << 20;
+  const size_t count = kDropBehindLagBytes / kLarge + 4;
+  for (uint64_t id = 1; id <= count; ++id) {
+    Put(bg.get(), 1000 + id, 4096);  // small: never a hint
+    NeedleLocation loc = Put(bg.get(), id, kLarge);
+    large.emplace_back(loc.offset, loc.record_bytes);
+  }
+  EXPECT_EQ(hints.writebacks, large);
+  // Dropped: exactly the large records that kDropBehindLagBytes have been
+  // appended behind, oldest first.
+  const uint64_t end = large.back().first + large.back().second;
+  std::vector<CacheHintEnv::Range> behind;
+  for (const auto& r : large) {
+    if (r.first + r.second + kDropBehindLagBytes <= end) behind.push_back(r);
+  }
+  ASSERT_GE(behind.size(), 3u);
+  EXPECT_EQ(hints.drops, behind);
+  ExpectContents(*bg);
+}
+
+TEST_F(BlockGroupTest, DropBehindOffOrFailingChangesNothingButTheCache) {
+  CacheHintEnv hints(&env_);
+  BlockGroupOptions o = Options();
+  o.env = &hints;
+  o.drop_behind_min_record = 0;
+  auto created = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), SuperBlock{}, 0, o);
+  ASSERT_TRUE(created.ok());
+  auto bg = std::move(*created);
+  for (uint64_t id = 1; id <= 20; ++id) Put(bg.get(), id, 1 << 20);
+  EXPECT_TRUE(hints.writebacks.empty());
+  EXPECT_TRUE(hints.drops.empty());
+  ASSERT_TRUE(bg->Close().ok());
+
+  // A failing drop turns drop-behind off for the group; appends go on.
+  o.drop_behind_min_record = 1 << 20;
+  hints.fail_drops = true;
+  auto opened = BlockGroup::Open(dir_.path(), "", BlockGroupId(7), o);
+  ASSERT_TRUE(opened.ok());
+  bg = std::move(*opened);
+  for (uint64_t id = 21; id <= 60; ++id) Put(bg.get(), id, 1 << 20);
+  const size_t tried = hints.writebacks.size();
+  EXPECT_LE(tried, kDropBehindLagBytes / (1 << 20) + 2) << "no hints after the failure";
+  EXPECT_GT(tried, 0u);
+  ASSERT_TRUE(bg->Sync().ok());
+  ExpectContents(*bg);
+}
+
+TEST_F(BlockGroupTest, AGivenChecksumWritesTheSameRecord) {
+  auto bg = Create();
+  std::string data = Payload(1, 5000);
+  NeedleView n{.cookie = CookieFor(1), .id = NeedleId(1), .data = data};
+  auto a = bg->Append(n);
+  ASSERT_TRUE(a.ok());
+  n.id = NeedleId(2);
+  auto b = bg->Append(n, NeedleChecksum(data));
+  ASSERT_TRUE(b.ok());
+  std::string ra(a->record_bytes, '\0'), rb(b->record_bytes, '\0');
+  auto dat = Env::Default()->Open(DatPath(), OpenMode::kRead);
+  ASSERT_TRUE(dat.ok());
+  ASSERT_TRUE(ReadExact(**dat, a->offset, ra).ok());
+  ASSERT_TRUE(ReadExact(**dat, b->offset, rb).ok());
+  auto da = DecodeNeedle(ra), db = DecodeNeedle(rb);
+  ASSERT_TRUE(da.ok() && db.ok());
+  EXPECT_EQ(da->checksum, db->checksum);
+  EXPECT_EQ(da->data, db->data);
+  EXPECT_EQ(ra.size(), rb.size());
+  std::string buf;
+  EXPECT_TRUE(bg->Read(NeedleId(2), CookieFor(1), &buf).ok());
+}
+
 TEST_F(BlockGroupTest, FailedSyncFailsEveryWaiterAndEveryLaterSyncAndTurnsReadOnly) {
   auto bg = Create();
   Put(bg.get(), 1, 100);

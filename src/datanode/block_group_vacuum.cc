@@ -204,6 +204,7 @@ Status BlockGroup::CommitCompact() {
     map_ = std::move(cp.map);
     superblock_ = cp.superblock;
     dat_end_ = dat_size_ = cp.cpd_end;
+    drop_behind_.clear();  // offsets in the old .dat
     idx_end_ = cp.cpx_end;
   }
   {

@@ -6,9 +6,11 @@
 
 namespace cfs::datanode {
 
-Result<uint64_t> BlockGroup::WriteRecordLocked(std::string_view record, IdxEntry entry) {
+Result<uint64_t> BlockGroup::WriteRecordLocked(std::string_view data, IdxEntry entry) {
   const uint64_t offset = dat_end_;
-  Status s = dat_->WriteAt(offset, record);
+  const std::string_view parts[] = {record_head_, data, record_tail_};
+  const uint64_t record_size = record_head_.size() + data.size() + record_tail_.size();
+  Status s = dat_->WritevAt(offset, parts);
   if (s.ok()) {
     char raw[kIdxEntrySize];
     entry.offset_units = offset / kNeedleAlignment;
@@ -22,13 +24,35 @@ Result<uint64_t> BlockGroup::WriteRecordLocked(std::string_view record, IdxEntry
     (void)dat_->Truncate(offset);
     return s.WithContext(fmt::format("block group {}: write of needle {:x} at offset {}", id_, entry.id.value(), offset));
   }
-  dat_end_ += record.size();
+  dat_end_ += record_size;
   idx_end_ += kIdxEntrySize;
   written_seq_.fetch_add(1, std::memory_order_release);
+  if (options_.drop_behind_min_record != 0 && record_size >= options_.drop_behind_min_record) {
+    DropBehindLocked(offset, record_size);
+  }
   return offset;
 }
 
-Result<NeedleLocation> BlockGroup::Append(const NeedleView& in) {
+void BlockGroup::DropBehindLocked(uint64_t offset, uint64_t length) {
+  if (drop_behind_off_) return;
+  // A failure turns drop-behind off for this group, logged once: the data is
+  // written either way, and pages left cached cost memory, not correctness.
+  auto failed = [&](const Status& s) {
+    spdlog::warn("block group {}: {}; pages of large needles stay cached", id_, s.ToString());
+    drop_behind_off_ = true;
+    drop_behind_.clear();
+  };
+  if (Status s = dat_->StartWriteback(offset, length); !s.ok()) return failed(s);
+  drop_behind_.emplace_back(offset, length);
+  while (drop_behind_.front().first + drop_behind_.front().second + kDropBehindLagBytes <= dat_end_) {
+    auto [off, len] = drop_behind_.front();
+    drop_behind_.pop_front();
+    if (Status s = dat_->DropCache(off, len); !s.ok()) return failed(s);
+    if (drop_behind_.empty()) break;
+  }
+}
+
+Result<NeedleLocation> BlockGroup::Append(const NeedleView& in, std::optional<uint32_t> data_checksum) {
   if (in.data.empty()) {
     return Status::InvalidArgument(fmt::format(
         "block group {}: needle {:x} has no data (an empty needle would read back as a deletion)", id_, in.id.value()));
@@ -52,18 +76,19 @@ Result<NeedleLocation> BlockGroup::Append(const NeedleView& in) {
     n.flags |= kFlagLastModified;
   }
   uint64_t ts = std::max<uint64_t>(static_cast<uint64_t>(now.count()), last_append_ns_ + 1);
-  record_buf_.clear();
-  CFS_ASSIGN_OR_RETURN(uint32_t size, EncodeNeedle(n, ts, &record_buf_));
-  if (dat_end_ + record_buf_.size() > options_.size_limit_bytes) {
+  CFS_ASSIGN_OR_RETURN(uint32_t size, EncodeNeedleAround(n, ts, data_checksum ? *data_checksum : NeedleChecksum(n.data),
+                                                         &record_head_, &record_tail_));
+  const uint64_t record_size = NeedleRecordSize(size);
+  if (dat_end_ + record_size > options_.size_limit_bytes) {
     std::string why = fmt::format("full: {} bytes of {}", dat_end_, options_.size_limit_bytes);
     {
       std::unique_lock l(mu_);
       read_only_reason_ = why;
     }
     return Status::NoSpace(fmt::format("block group {} is {}: a {}-byte needle does not fit", id_, why,
-                                       record_buf_.size()));
+                                       record_size));
   }
-  CFS_ASSIGN_OR_RETURN(uint64_t offset, WriteRecordLocked(record_buf_, IdxEntry{n.id, 0, size}));
+  CFS_ASSIGN_OR_RETURN(uint64_t offset, WriteRecordLocked(n.data, IdxEntry{n.id, 0, size}));
   last_append_ns_ = ts;
   last_append_ns_published_ = ts;
   {
@@ -71,7 +96,7 @@ Result<NeedleLocation> BlockGroup::Append(const NeedleView& in) {
     map_.Set(n.id, NeedleValue{static_cast<uint32_t>(offset / kNeedleAlignment), size});
     dat_size_ = dat_end_;
   }
-  return NeedleLocation{offset, size, record_buf_.size()};
+  return NeedleLocation{offset, size, record_size};
 }
 
 Result<uint32_t> BlockGroup::Delete(NeedleId id, Cookie cookie) {
@@ -100,9 +125,8 @@ Result<uint32_t> BlockGroup::Delete(NeedleId id, Cookie cookie) {
   tombstone.id = id;
   tombstone.cookie = cookie;
   uint64_t ts = std::max<uint64_t>(static_cast<uint64_t>(options_.clock->WallNow().count()), last_append_ns_ + 1);
-  record_buf_.clear();
-  CFS_RETURN_IF_ERROR(EncodeNeedle(tombstone, ts, &record_buf_));
-  CFS_RETURN_IF_ERROR(WriteRecordLocked(record_buf_, IdxEntry{id, 0, kTombstoneSize}));
+  CFS_RETURN_IF_ERROR(EncodeNeedleAround(tombstone, ts, NeedleChecksum({}), &record_head_, &record_tail_));
+  CFS_RETURN_IF_ERROR(WriteRecordLocked({}, IdxEntry{id, 0, kTombstoneSize}));
   last_append_ns_ = ts;
   {
     std::unique_lock l(mu_);

@@ -56,41 +56,50 @@ Result<uint32_t> NeedleBodySize(const NeedleView& n) {
   return static_cast<uint32_t>(size);
 }
 
-Result<uint32_t> EncodeNeedle(const NeedleView& n, uint64_t append_at_ns, std::string* out) {
+Result<uint32_t> EncodeNeedleAround(const NeedleView& n, uint64_t append_at_ns, uint32_t data_checksum,
+                                    std::string* head, std::string* tail) {
   CFS_ASSIGN_OR_RETURN(uint32_t size, NeedleBodySize(n));
-  size_t start = out->size();
-  out->reserve(start + NeedleRecordSize(size));
-  out->resize(start + kNeedleHeaderSize);
-  EncodeNeedleHeader({n.cookie, n.id, size}, out->data() + start);
+  head->resize(kNeedleHeaderSize);
+  EncodeNeedleHeader({n.cookie, n.id, size}, head->data());
+  tail->clear();
   if (size > 0) {
-    PutBE32(out, static_cast<uint32_t>(n.data.size()));
-    out->append(n.data);
-    out->push_back(static_cast<char>(n.flags));
+    PutBE32(head, static_cast<uint32_t>(n.data.size()));
+    tail->push_back(static_cast<char>(n.flags));
     if (n.flags & kFlagName) {
-      out->push_back(static_cast<char>(n.name.size()));
-      out->append(n.name);
+      tail->push_back(static_cast<char>(n.name.size()));
+      tail->append(n.name);
     }
     if (n.flags & kFlagMime) {
-      out->push_back(static_cast<char>(n.mime.size()));
-      out->append(n.mime);
+      tail->push_back(static_cast<char>(n.mime.size()));
+      tail->append(n.mime);
     }
     if (n.flags & kFlagLastModified) {
       char b[8];
       EncodeBE64(b, n.last_modified);
-      out->append(b + 3, 5);
+      tail->append(b + 3, 5);
     }
     if (n.flags & kFlagTtl) {
-      out->push_back(static_cast<char>(n.ttl.count));
-      out->push_back(static_cast<char>(n.ttl.unit));
+      tail->push_back(static_cast<char>(n.ttl.count));
+      tail->push_back(static_cast<char>(n.ttl.unit));
     }
     if (n.flags & kFlagPairs) {
-      PutBE16(out, static_cast<uint16_t>(n.pairs.size()));
-      out->append(n.pairs);
+      PutBE16(tail, static_cast<uint16_t>(n.pairs.size()));
+      tail->append(n.pairs);
     }
   }
-  PutBE32(out, NeedleChecksum(n.data));
-  PutBE64(out, append_at_ns);
-  out->append(NeedlePadding(size), '\0');
+  PutBE32(tail, data_checksum);
+  PutBE64(tail, append_at_ns);
+  tail->append(NeedlePadding(size), '\0');
+  return size;
+}
+
+Result<uint32_t> EncodeNeedle(const NeedleView& n, uint64_t append_at_ns, std::string* out) {
+  std::string head, tail;
+  CFS_ASSIGN_OR_RETURN(uint32_t size, EncodeNeedleAround(n, append_at_ns, NeedleChecksum(n.data), &head, &tail));
+  out->reserve(out->size() + head.size() + n.data.size() + tail.size());
+  out->append(head);
+  out->append(n.data);
+  out->append(tail);
   return size;
 }
 

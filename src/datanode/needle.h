@@ -96,6 +96,12 @@ Result<uint32_t> NeedleBodySize(const NeedleView& n);
 // of n.data and `append_at_ns`. Returns the body size.
 Result<uint32_t> EncodeNeedle(const NeedleView& n, uint64_t append_at_ns, std::string* out);
 
+// The record's bytes before and after n.data: the record is *head, n.data,
+// *tail (both replaced), so that large data is written from where it lies.
+// `data_checksum` must be NeedleChecksum(n.data). Returns the body size.
+Result<uint32_t> EncodeNeedleAround(const NeedleView& n, uint64_t append_at_ns, uint32_t data_checksum,
+                                    std::string* head, std::string* tail);
+
 // Decodes a record from `record`, which must hold at least
 // NeedleReadSize(header size) bytes. Every length is bounds-checked: a field
 // running past the body, or a body with bytes left over, is Corruption. The

@@ -59,6 +59,8 @@ class MemoryFile final : public File {
   Status Truncate(uint64_t) override { return Status::NotSupported("memory file is read-only"); }
   Result<uint64_t> Size() const override { return uint64_t{bytes_.size()}; }
   Status Preallocate(uint64_t) override { return Status::OK(); }
+  Status StartWriteback(uint64_t, uint64_t) override { return Status::OK(); }
+  Status DropCache(uint64_t, uint64_t) override { return Status::OK(); }
   const std::string& path() const override { return path_; }
 
  private:

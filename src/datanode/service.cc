@@ -27,7 +27,7 @@ Status ReplicaError(const std::string& address, const Status& s) {
 }
 
 asio::awaitable<Status> Forward(std::shared_ptr<rpc::Channel> channel, proto::Method method, std::string message,
-                                std::string payload, std::chrono::milliseconds timeout) {
+                                rpc::OutPayload payload, std::chrono::milliseconds timeout) {
   auto r = co_await channel->Call(method, std::move(message), std::move(payload), timeout);
   if (!r.ok()) co_return ReplicaError(channel->address(), r.status());
   co_return Status::OK();
@@ -163,14 +163,14 @@ std::chrono::milliseconds DatanodeService::ForwardTimeout(const rpc::Call& call)
 }
 
 asio::awaitable<Status> DatanodeService::ReplicateAndApply(proto::Method method, const std::vector<std::string>& targets,
-                                                           const std::string& message, std::string_view payload,
+                                                           const std::string& message, const rpc::OutPayload& payload,
                                                            std::chrono::milliseconds timeout,
                                                            const std::function<Status()>& local) {
   if (targets.empty()) co_return local();
   auto ex = co_await asio::this_coro::executor;
   auto fan = std::make_shared<FanOut>(ex, targets.size());
   for (size_t i = 0; i < targets.size(); ++i) {
-    fan->Spawn(ex, i, Forward(channels_.Get(targets[i]), method, message, std::string(payload), timeout), fan);
+    fan->Spawn(ex, i, Forward(channels_.Get(targets[i]), method, message, payload, timeout), fan);
   }
   // The forwards run on other threads of the executor meanwhile.
   Status local_status = local();
@@ -219,7 +219,9 @@ DatanodeService::Handled<proto::WriteResponse> DatanodeService::Write(proto::Wri
   auto bg = FindGroup(req.block_group());
   if (!bg.ok()) co_return bg.status();
 
-  NeedleView n{.cookie = Cookie(req.cookie()), .id = NeedleId(req.needle_id()), .data = payload};
+  // The replicas are sent these very bytes while they are appended here.
+  auto data = std::make_shared<const std::string>(std::move(payload));
+  NeedleView n{.cookie = Cookie(req.cookie()), .id = NeedleId(req.needle_id()), .data = *data};
   if (!req.name().empty()) {
     n.flags |= kFlagName;
     n.name = req.name();
@@ -252,12 +254,12 @@ DatanodeService::Handled<proto::WriteResponse> DatanodeService::Write(proto::Wri
   const bool sync = req.sync();
   BlockGroup& group = **bg;
   const std::function<Status()> local = [&] {
-    auto loc = group.Append(n);
+    auto loc = group.Append(n, actual);
     if (!loc.ok()) return loc.status();
     size = loc->size;
     return sync ? group.Sync() : Status::OK();
   };
-  Status s = co_await ReplicateAndApply(proto::DATANODE_WRITE, targets, forwarded, payload, ForwardTimeout(call), local);
+  Status s = co_await ReplicateAndApply(proto::DATANODE_WRITE, targets, forwarded, data, ForwardTimeout(call), local);
   if (!s.ok()) co_return s;
   rpc::Answer<proto::WriteResponse> answer;
   answer.response.set_size(size);

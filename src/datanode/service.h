@@ -142,9 +142,9 @@ class DatanodeService {
   std::chrono::milliseconds ForwardTimeout(const rpc::Call& call) const;
   // Sends `message`/`payload` as `method` to every target and, meanwhile,
   // runs `local` on this thread; the combined status as the class comment
-  // says.
+  // says. Every target is sent the same payload bytes, not a copy each.
   asio::awaitable<Status> ReplicateAndApply(proto::Method method, const std::vector<std::string>& targets,
-                                            const std::string& message, std::string_view payload,
+                                            const std::string& message, const rpc::OutPayload& payload,
                                             std::chrono::milliseconds timeout, const std::function<Status()>& local);
 
   // Heartbeat loop, on hb_->strand.

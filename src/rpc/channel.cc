@@ -134,7 +134,7 @@ asio::awaitable<Status> Channel::EnsureConnected(Clock::time_point deadline) {
   co_return Status::OK();
 }
 
-asio::awaitable<Result<Response>> Channel::Call(proto::Method method, std::string message, std::string payload,
+asio::awaitable<Result<Response>> Channel::Call(proto::Method method, std::string message, OutPayload payload,
                                                 std::chrono::milliseconds timeout) {
   // The call's state lives on the strand: run it there. co_spawn forwards
   // the caller's cancellation to it.
@@ -142,7 +142,7 @@ asio::awaitable<Result<Response>> Channel::Call(proto::Method method, std::strin
       strand_, CallOnStrand(method, std::move(message), std::move(payload), timeout), asio::use_awaitable);
 }
 
-asio::awaitable<Result<Response>> Channel::CallOnStrand(proto::Method method, std::string message, std::string payload,
+asio::awaitable<Result<Response>> Channel::CallOnStrand(proto::Method method, std::string message, OutPayload payload,
                                                         std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
   const auto deadline = Clock::now() + timeout;

@@ -50,13 +50,13 @@ class Channel : public std::enable_shared_from_this<Channel> {
   ~Channel();
 
   // Sends one request and awaits its response.
-  asio::awaitable<Result<Response>> Call(proto::Method method, std::string message, std::string payload,
+  asio::awaitable<Result<Response>> Call(proto::Method method, std::string message, OutPayload payload,
                                          std::chrono::milliseconds timeout);
 
   // Typed form: serializes `req`, parses the response into *resp.
   template <typename Resp>
   asio::awaitable<Result<std::string>> Call(proto::Method method, const google::protobuf::Message& req, Resp* resp,
-                                            std::string payload, std::chrono::milliseconds timeout) {
+                                            OutPayload payload, std::chrono::milliseconds timeout) {
     auto r = co_await Call(method, req.SerializeAsString(), std::move(payload), timeout);
     if (!r.ok()) co_return r.status();
     if (!resp->ParseFromString(r->message)) {
@@ -72,7 +72,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
  private:
   struct Pending;
   Channel(asio::any_io_executor ex, std::string address, ChannelOptions options);
-  asio::awaitable<Result<Response>> CallOnStrand(proto::Method method, std::string message, std::string payload,
+  asio::awaitable<Result<Response>> CallOnStrand(proto::Method method, std::string message, OutPayload payload,
                                                  std::chrono::milliseconds timeout);
   asio::awaitable<Status> EnsureConnected(std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> Connect();

@@ -62,11 +62,11 @@ asio::awaitable<Result<InFrame>> FrameReader::Next(tcp::socket& socket) {
 FrameWriter::FrameWriter(tcp::socket& socket, const asio::any_io_executor& ex)
     : socket_(socket), signal_(ex, std::chrono::steady_clock::time_point::max()) {}
 
-void FrameWriter::Enqueue(const FrameHeader& h, std::string message, std::string payload) {
+void FrameWriter::Enqueue(const FrameHeader& h, std::string message, OutPayload payload) {
   if (closed_) return;
   FrameHeader hh = h;
   hh.message_len = static_cast<uint32_t>(message.size());
-  hh.payload_len = static_cast<uint32_t>(payload.size());
+  hh.payload_len = static_cast<uint32_t>(payload.view().size());
   queue_.emplace_back();
   Out& o = queue_.back();
   EncodeFrameHeader(hh, o.header);
@@ -98,9 +98,10 @@ asio::awaitable<Status> FrameWriter::Run() {
     for (const Out& o : batch) {
       bufs.emplace_back(o.header, kFrameHeaderSize);
       if (!o.message.empty()) bufs.emplace_back(o.message.data(), o.message.size());
-      if (!o.payload.empty()) bufs.emplace_back(o.payload.data(), o.payload.size());
+      if (std::string_view p = o.payload.view(); !p.empty()) bufs.emplace_back(p.data(), p.size());
     }
     auto [ec, n] = co_await asio::async_write(socket_, bufs, asio::as_tuple(asio::use_awaitable));
+    batch.clear();  // let go of the payloads now, not at the next write
     if (ec) {
       closed_ = true;
       co_return FromErrorCode(ec, "write frames");

@@ -25,6 +25,22 @@ struct InFrame {
   std::string payload;
 };
 
+// The payload of a frame to send: bytes it owns, or bytes shared with other
+// frames (a datanode forwards one needle to each replica without a copy per
+// replica). Shared bytes must not change while any frame holds them.
+class OutPayload {
+ public:
+  OutPayload() = default;
+  OutPayload(std::string bytes) : owned_(std::move(bytes)) {}  // NOLINT: implicit by design
+  OutPayload(const char* bytes) : owned_(bytes) {}              // NOLINT
+  OutPayload(std::shared_ptr<const std::string> shared) : shared_(std::move(shared)) {}  // NOLINT
+  std::string_view view() const { return shared_ ? std::string_view(*shared_) : std::string_view(owned_); }
+
+ private:
+  std::string owned_;
+  std::shared_ptr<const std::string> shared_;
+};
+
 // Reads frames from a socket through a buffer, so that one recv brings in
 // every frame the peer pipelined: the syscalls per request, not the bytes,
 // are what a small RPC costs. Large payloads beyond the buffer are read
@@ -51,7 +67,7 @@ class FrameReader {
 class FrameWriter {
  public:
   FrameWriter(tcp::socket& socket, const asio::any_io_executor& ex);
-  void Enqueue(const FrameHeader& h, std::string message, std::string payload);
+  void Enqueue(const FrameHeader& h, std::string message, OutPayload payload);
   // Writes until Close or a write error, which it returns.
   asio::awaitable<Status> Run();
   void Close();
@@ -61,7 +77,7 @@ class FrameWriter {
   struct Out {
     char header[kFrameHeaderSize];
     std::string message;
-    std::string payload;
+    OutPayload payload;
   };
   tcp::socket& socket_;
   asio::steady_timer signal_;

@@ -16,10 +16,15 @@ class FileWrapper : public File {
   explicit FileWrapper(std::unique_ptr<File> target) : target_(std::move(target)) {}
   Result<size_t> ReadAt(uint64_t offset, std::span<char> out) const override { return target_->ReadAt(offset, out); }
   Status WriteAt(uint64_t offset, std::string_view data) override { return target_->WriteAt(offset, data); }
+  Status WritevAt(uint64_t offset, std::span<const std::string_view> parts) override {
+    return target_->WritevAt(offset, parts);
+  }
   Status Sync() override { return target_->Sync(); }
   Status Truncate(uint64_t size) override { return target_->Truncate(size); }
   Result<uint64_t> Size() const override { return target_->Size(); }
   Status Preallocate(uint64_t size) override { return target_->Preallocate(size); }
+  Status StartWriteback(uint64_t offset, uint64_t length) override { return target_->StartWriteback(offset, length); }
+  Status DropCache(uint64_t offset, uint64_t length) override { return target_->DropCache(offset, length); }
   const std::string& path() const override { return target_->path(); }
 
  protected:

@@ -27,6 +27,13 @@ class FaultFile final : public File {
     return Status::OK();
   }
 
+  // One write of the joined parts: a fault or tear applies to the whole.
+  Status WritevAt(uint64_t offset, std::span<const std::string_view> parts) override {
+    std::string joined;
+    for (std::string_view part : parts) joined.append(part);
+    return WriteAt(offset, joined);
+  }
+
   Status Sync() override {
     if (auto err = env_->Intercept(FaultInjectionEnv::Kind::kSync, path())) return *err;
     CFS_RETURN_IF_ERROR(base_->Sync());
@@ -46,6 +53,9 @@ class FaultFile final : public File {
     if (auto err = env_->Intercept(FaultInjectionEnv::Kind::kOther, path())) return *err;
     return base_->Preallocate(size);
   }
+
+  Status StartWriteback(uint64_t offset, uint64_t length) override { return base_->StartWriteback(offset, length); }
+  Status DropCache(uint64_t offset, uint64_t length) override { return base_->DropCache(offset, length); }
 
   const std::string& path() const override { return base_->path(); }
 
