@@ -102,10 +102,11 @@ asio::awaitable<Result<Blob>> BlobClient::GetFrom(const std::string& address, st
   auto r = co_await pool_.Get(address)->Call(proto::DATANODE_READ, req, &resp, "", options_.timeout);
   if (!r.ok()) co_return r.status().WithContext(fmt::format("get {} from {}", fid_text, address));
   // Verified end to end: the datanode checked its disk, we check the wire.
-  if (crc32c::Value(*r) != resp.checksum() && crc32c::Mask(crc32c::Value(*r)) != resp.checksum()) {
+  const uint32_t crc = crc32c::Value(*r);
+  if (crc != resp.checksum() && crc32c::Mask(crc) != resp.checksum()) {
     co_return Status::Corruption(fmt::format("get {} from {}: checksum mismatch", fid_text, address));
   }
-  co_return Blob{std::move(*r), resp.name(), resp.mime()};
+  co_return Blob{std::move(*r), resp.name(), resp.mime(), crc};
 }
 
 asio::awaitable<Result<Blob>> BlobClient::Get(std::string_view fid_text) {
@@ -114,8 +115,13 @@ asio::awaitable<Result<Blob>> BlobClient::Get(std::string_view fid_text) {
   auto replicas = co_await Lookup(fid->group);
   if (!replicas.ok()) co_return replicas.status().WithContext(fmt::format("get {}", fid_text));
   Status last = Status::Unavailable(fmt::format("get {}: no replica", fid_text));
-  for (const auto& address : *replicas) {
-    auto blob = co_await GetFrom(address, fid_text);
+  // Every replica has every acknowledged needle: the needles of a group are
+  // spread over its replicas by id (a file's needles are read from all of
+  // them at once), the others tried in turn on failure.
+  const size_t n = replicas->size();
+  const size_t first = n == 0 ? 0 : static_cast<size_t>(fid->needle.value() % n);
+  for (size_t i = 0; i < n; ++i) {
+    auto blob = co_await GetFrom((*replicas)[(first + i) % n], fid_text);
     if (blob.ok()) co_return blob;
     last = blob.status();
   }

@@ -43,6 +43,7 @@ struct Blob {
   std::string data;
   std::string name;
   std::string mime;
+  uint32_t checksum = 0;  // raw CRC-32C of data, checked on arrival
 };
 
 class BlobClient {

@@ -626,7 +626,7 @@ asio::awaitable<Result<std::shared_ptr<const std::string>>> FileSystem::Needle(c
   fetching_.erase(fid);
   landed->cancel();
   if (!blob.ok()) co_return blob.status();
-  if (e.crc32c() != 0 && crc32c::Value(blob->data) != e.crc32c()) {
+  if (e.crc32c() != 0 && blob->checksum != e.crc32c()) {
     co_return Status::Corruption(fmt::format("needle {}: checksum differs from the extent's", fid));
   }
   auto data = std::make_shared<const std::string>(std::move(blob->data));

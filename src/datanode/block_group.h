@@ -130,6 +130,8 @@ class BlockGroup {
   // checking the id, the cookie and the checksum. NotFound when absent,
   // deleted, expired (TTL), or when the cookie does not match (the caller
   // learns nothing of another needle); Corruption when the bytes fail a check.
+  // The view's checksum is the raw CRC-32C of its data, whichever form
+  // (raw or masked) the record stores.
   Result<NeedleView> Read(NeedleId id, Cookie cookie, std::string* buffer) const;
 
   // Appends a tombstone for a live needle whose cookie matches. Returns the

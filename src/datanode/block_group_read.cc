@@ -1,6 +1,7 @@
 // BlockGroup: reads.
 #include <fmt/format.h>
 
+#include "common/crc32c.h"
 #include "datanode/block_group.h"
 
 namespace cfs::datanode {
@@ -34,7 +35,7 @@ Result<NeedleView> BlockGroup::Read(NeedleId id, Cookie cookie, std::string* buf
   if (!decoded.ok()) {
     return decoded.status().WithContext(fmt::format("block group {}: offset {}", id_, offset));
   }
-  const NeedleView& n = *decoded;
+  NeedleView& n = *decoded;
   if (n.id != id || n.size != v.size) {
     return Status::Corruption(fmt::format(
         "block group {}: index points needle {:x} (size {}) at offset {}, which holds needle {:x} (size {})", id_,
@@ -45,11 +46,13 @@ Result<NeedleView> BlockGroup::Read(NeedleId id, Cookie cookie, std::string* buf
     buffer->clear();
     return Status::NotFound(fmt::format("block group {}: needle {:x} not found", id_, id.value()));
   }
-  if (!NeedleChecksumMatches(n.checksum, n.data)) {
+  const uint32_t crc = NeedleChecksum(n.data);
+  if (n.checksum != crc && n.checksum != crc32c::Mask(crc)) {
     return Status::Corruption(fmt::format("block group {}: needle {:x} at offset {}: checksum mismatch: stored {:08x}, "
                                           "computed {:08x}",
-                                          id_, id.value(), offset, n.checksum, NeedleChecksum(n.data)));
+                                          id_, id.value(), offset, n.checksum, crc));
   }
+  n.checksum = crc;
   if ((n.flags & kFlagTtl) && (n.flags & kFlagLastModified) && !n.ttl.empty()) {
     // In seconds: last_modified has 40 bits, too many to count in nanoseconds.
     auto expires = std::chrono::seconds(n.last_modified) + n.ttl.Duration();

@@ -274,7 +274,7 @@ DatanodeService::Handled<proto::ReadResponse> DatanodeService::Read(proto::ReadR
   auto n = (*bg)->Read(NeedleId(req.needle_id()), Cookie(req.cookie()), &buffer);
   if (!n.ok()) co_return n.status();
   auto& resp = answer.response;
-  resp.set_checksum(crc32c::Value(n->data));  // raw, also for needles stored with the masked form
+  resp.set_checksum(n->checksum);  // raw, also for needles stored with the masked form
   if (n->flags & kFlagName) resp.set_name(std::string(n->name));
   if (n->flags & kFlagMime) resp.set_mime(std::string(n->mime));
   resp.set_last_modified((n->flags & kFlagLastModified) ? n->last_modified : n->append_at_ns / 1'000'000'000);
