@@ -18,7 +18,7 @@
 namespace cfs::cmd {
 
 int MountAndServe(rpc::Runtime& runtime, rpc::ChannelPool& pool, const client::FileSystemOptions& options,
-                  const std::string& mountpoint, const std::function<void()>& on_mounted) {
+                  const std::string& mountpoint, const std::function<void()>& on_mounted, uint32_t read_ahead_kb) {
   namespace asio = boost::asio;
   const std::string where = std::filesystem::absolute(mountpoint).lexically_normal().string();
   if (Status s = fuse::CheckMountPoint(where); !s.ok()) {
@@ -35,6 +35,7 @@ int MountAndServe(rpc::Runtime& runtime, rpc::ChannelPool& pool, const client::F
   fuse::MountOptions mo;
   mo.mountpoint = where;
   mo.fsname = fmt::format("cfs:{}", options.volume);
+  mo.read_ahead_kb = read_ahead_kb;
   auto fm = fuse::FuseMount::Start(strand, fs, mo);
   if (!fm.ok()) {
     std::cerr << "cfs mount: " << fm.status().ToString() << "\n";
@@ -70,6 +71,7 @@ struct MountArgs {
   // one, 209-219 us with two; 1 GiB written and read at the same speed.
   int threads = 1;
   int spin_us = kMountSpinMicros;
+  uint32_t read_ahead_kb = fuse::MountOptions{}.read_ahead_kb;
 };
 
 }  // namespace
@@ -86,6 +88,10 @@ std::function<int()> SetupMount(CLI::App* app) {
   app->add_option("--spin-us", a->spin_us, "an idle network thread polls this long before it sleeps (0: never)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
+  app->add_option("--read-ahead-kb", a->read_ahead_kb,
+                  "kernel readahead of the mount, KiB (root only; 0: the kernel's 128)")
+      ->check(CLI::Range(0, 65536))
+      ->capture_default_str();
   return [a] {
     rpc::Runtime runtime(a->threads, std::chrono::microseconds(a->spin_us));
     rpc::ChannelPool pool(runtime.executor());
@@ -93,7 +99,7 @@ std::function<int()> SetupMount(CLI::App* app) {
     o.masters = a->masters;
     o.volume = a->volume;
     o.replication = a->replication;
-    int rc = MountAndServe(runtime, pool, o, a->mountpoint);
+    int rc = MountAndServe(runtime, pool, o, a->mountpoint, {}, a->read_ahead_kb);
     pool.CloseAll();
     runtime.Stop();
     return rc;

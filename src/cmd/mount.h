@@ -1,9 +1,12 @@
 // Mounting a volume, shared by `cfs mount` and `cfs server --mount`.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "client/file_system.h"
+#include "fuse/mount.h"
 #include "rpc/runtime.h"
 
 namespace cfs::cmd {
@@ -18,8 +21,9 @@ inline constexpr int kMountSpinMicros = 200;
 // Mounts options.volume at `mountpoint` and serves it until SIGINT/SIGTERM
 // or an unmount from outside; then flushes open files and unmounts. The exit
 // code (0, or 2 with the reason on stderr). `on_mounted` runs once it is
-// mounted.
+// mounted; `read_ahead_kb` is fuse::MountOptions's.
 int MountAndServe(rpc::Runtime& runtime, rpc::ChannelPool& pool, const client::FileSystemOptions& options,
-                  const std::string& mountpoint, const std::function<void()>& on_mounted = {});
+                  const std::string& mountpoint, const std::function<void()>& on_mounted = {},
+                  uint32_t read_ahead_kb = fuse::MountOptions{}.read_ahead_kb);
 
 }  // namespace cfs::cmd

@@ -791,7 +791,8 @@ const struct fuse_lowlevel_ops kOps = [] {
 // mount after a SIGKILL about one time in three: a shell that waits for
 // EOF on a pipe whose write end only this process holds (close-on-exec),
 // then detaches the mount. The kernel closes the pipe when this process
-// dies, however it dies; after a clean unmount the detach finds nothing.
+// dies, however it dies. A clean unmount says "unmounted" first, and the
+// watchdog ends without a detach: by then another mount may be there.
 // Returns the write end (-1 if the watchdog could not start: logged).
 int StartUnmountWatchdog(const std::string& mountpoint) {
   int fds[2];
@@ -801,7 +802,9 @@ int StartUnmountWatchdog(const std::string& mountpoint) {
   posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
   // Nothing else of this process goes with it (sockets would stay bound).
   posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-  std::string script = "read _; fusermount3 -u -z \"$0\" 2>/dev/null || umount -l \"$0\" 2>/dev/null; exit 0";
+  std::string script =
+      "read -r said; [ \"$said\" = unmounted ] || fusermount3 -u -z \"$0\" 2>/dev/null || umount -l \"$0\" 2>/dev/null; "
+      "exit 0";
   std::string mp = mountpoint;
   char sh[] = "/bin/sh", dash_c[] = "-c";
   char* argv[] = {sh, dash_c, script.data(), mp.data(), nullptr};
@@ -832,22 +835,70 @@ void CloseOnExecEverything() {
 }
 
 bool IsMountPoint(const std::string& path) {
-  std::ifstream mounts("/proc/self/mountinfo");
-  std::string line;
+  std::ifstream in("/proc/self/mountinfo");
+  const std::string mountinfo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::error_code ec;
-  const std::string canonical = std::filesystem::weakly_canonical(path, ec).string();
-  while (std::getline(mounts, line)) {
-    // Field 5 is the mount point.
-    std::istringstream in(line);
-    std::string field;
-    for (int i = 0; i < 5 && in >> field; ++i) {
-    }
-    if (field == canonical) return true;
+  return !MountDevice(mountinfo, std::filesystem::weakly_canonical(path, ec).string()).empty();
+}
+
+// Gives the mount at `canonical` (the mount point's canonical path, taken
+// before mounting) `kib` KiB of kernel readahead (its bdi's read_ahead_kb).
+// The kernel starts FUSE mounts at 128 KiB whatever max_readahead says, so
+// a sequential reader's requests are 128 KiB each. Found through
+// mountinfo, touching no path under the mount: any would be a request to
+// the mount, which is not serving yet. Root only; a failure is logged.
+void SetReadAhead(const std::string& canonical, uint32_t kib) {
+  std::ifstream in("/proc/self/mountinfo");
+  const std::string mountinfo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string device = MountDevice(mountinfo, canonical);
+  if (device.empty()) {
+    spdlog::warn("fuse: {} is not in /proc/self/mountinfo; readahead left as it is", canonical);
+    return;
   }
-  return false;
+  const std::string knob = fmt::format("/sys/class/bdi/{}/read_ahead_kb", device);
+  std::ofstream out(knob);
+  out << kib << "\n";
+  out.flush();
+  if (!out) spdlog::warn("fuse: cannot set {} to {}; readahead left as it is", knob, kib);
 }
 
 }  // namespace
+
+std::string MountDevice(std::string_view mountinfo, std::string_view path) {
+  // A line: id parent major:minor root mount-point options... - type source.
+  // Blanks, tabs, newlines and backslashes in paths are octal escapes.
+  auto unescape = [](std::string_view field) {
+    std::string out;
+    for (size_t i = 0; i < field.size(); ++i) {
+      auto octal = [&](size_t j) { return field[j] >= '0' && field[j] <= '7'; };
+      if (field[i] == '\\' && i + 3 < field.size() && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+        out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0')));
+        i += 3;
+      } else {
+        out.push_back(field[i]);
+      }
+    }
+    return out;
+  };
+  std::string device;
+  size_t start = 0;
+  while (start < mountinfo.size()) {
+    size_t end = mountinfo.find('\n', start);
+    if (end == std::string_view::npos) end = mountinfo.size();
+    const std::string_view line = mountinfo.substr(start, end - start);
+    start = end + 1;
+    std::string_view fields[5];
+    size_t at = 0, n = 0;
+    while (n < 5 && at < line.size()) {
+      const size_t space = std::min(line.find(' ', at), line.size());
+      if (space > at) fields[n++] = line.substr(at, space - at);
+      at = space + 1;
+    }
+    // The last line for a path is the mount on top.
+    if (n == 5 && unescape(fields[4]) == path) device = std::string(fields[2]);
+  }
+  return device;
+}
 
 Status CheckMountPoint(const std::string& path) {
   struct stat st {};
@@ -869,6 +920,8 @@ FuseMount::~FuseMount() { Unmount(); }
 Result<std::unique_ptr<FuseMount>> FuseMount::Start(asio::strand<asio::any_io_executor> strand, FileSystem& fs,
                                                     MountOptions options) {
   CFS_RETURN_IF_ERROR(CheckMountPoint(options.mountpoint));
+  std::error_code ec;
+  const std::string canonical = std::filesystem::weakly_canonical(options.mountpoint, ec).string();
   auto impl = std::make_unique<Impl>(strand, fs, options);
   std::vector<std::string> args = {"cfs"};
   std::string opts = fmt::format("fsname={},subtype=cfs,default_permissions,auto_unmount", options.fsname);
@@ -890,6 +943,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(asio::strand<asio::any_io_ex
   }
   impl->mounted = true;
   impl->watchdog = StartUnmountWatchdog(options.mountpoint);
+  if (options.read_ahead_kb > 0 && geteuid() == 0) SetReadAhead(canonical, options.read_ahead_kb);
   const int fd = fuse_session_fd(impl->se);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   // The descriptor belongs to the session: released, not closed, at the end.
@@ -934,7 +988,11 @@ void FuseMount::Unmount() {
   m->se = nullptr;
   free(m->buf.mem);
   m->buf.mem = nullptr;
-  if (m->watchdog >= 0) close(m->watchdog);  // the watchdog finds nothing mounted and ends
+  if (m->watchdog >= 0) {
+    static constexpr char kSaid[] = "unmounted\n";
+    (void)!write(m->watchdog, kSaid, sizeof(kSaid) - 1);  // a failed write: it detaches, as after a crash
+    close(m->watchdog);
+  }
   m->watchdog = -1;
 }
 

@@ -22,8 +22,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -41,7 +43,14 @@ struct MountOptions {
   std::string fsname = "cfs";  // shown by mount(8) and df
   std::chrono::milliseconds attr_timeout{1000};
   bool debug = false;  // libfuse's request trace on stderr
+  // Kernel readahead for the mount (root only; 0 leaves the kernel's 128
+  // KiB): a sequential reader's requests are this large.
+  uint32_t read_ahead_kb = 1024;
 };
+
+// The device ("major:minor") of the mount on top at `path` (canonical) in
+// text of /proc/self/mountinfo's format, or "" when nothing is mounted there.
+std::string MountDevice(std::string_view mountinfo, std::string_view path);
 
 // Checks that `path` can be mounted on: an existing, empty directory that
 // is not a mount point already. Errors: NotFound, NotDirectory, Busy.

@@ -125,6 +125,15 @@ class FuseTest(unittest.TestCase):
         sys.stderr.write(out[-6000:])
         self.assertEqual(r.returncode, 0, out[-6000:] + self.logs())
 
+    @unittest.skipUnless(os.geteuid() == 0, "the mount sets its readahead only as root")
+    def test_mounts_read_ahead_a_mebibyte(self):
+        # The kernel starts a FUSE mount at 128 KiB: a sequential reader's
+        # requests would be 128 KiB each.
+        for m in (self.mnt, self.mnt2):
+            dev = os.stat(m).st_dev
+            with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+                self.assertEqual(f.read().strip(), "1024", m)
+
     def test_large_file_round_trip_and_overwrite(self):
         data = os.urandom(9 << 20) + b"tail"
         path = os.path.join(self.mnt, "large.bin")
@@ -242,6 +251,28 @@ class FuseTest(unittest.TestCase):
         self.client.kill()
         wait_for(lambda: not is_mount(self.mnt2), 20, "the killed client's mount to go")
         self.start_client()
+        self.assertTrue(os.path.isdir(os.path.join(self.mnt2, ".")))
+
+    def test_a_mount_started_as_the_last_one_ends_stays(self):
+        # The ending mount's unmount watchdog (a shell it started) must not
+        # detach its successor at the same path. The watchdog is held
+        # stopped until the successor is up, so it sees it there.
+        old = self.client.p
+        with open(f"/proc/{old.pid}/task/{old.pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+        watchdogs = [c for c in children if open(f"/proc/{c}/cmdline", "rb").read().startswith(b"/bin/sh")]
+        self.assertEqual(len(watchdogs), 1, children)
+        os.kill(watchdogs[0], signal.SIGSTOP)
+        try:
+            old.send_signal(signal.SIGTERM)
+            old.wait(timeout=20)
+            self.client.log.close()
+            self.start_client()
+        finally:
+            os.kill(watchdogs[0], signal.SIGCONT)
+        wait_for(lambda: not os.path.exists(f"/proc/{watchdogs[0]}"), 20, "the old watchdog to end")
+        time.sleep(0.5)
+        self.assertTrue(is_mount(self.mnt2), self.client.tail())
         self.assertTrue(os.path.isdir(os.path.join(self.mnt2, ".")))
 
     def test_mount_refuses_missing_busy_or_non_empty_mount_points(self):
