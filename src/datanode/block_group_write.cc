@@ -42,13 +42,16 @@ void BlockGroup::DropBehindLocked(uint64_t offset, uint64_t length) {
     drop_behind_off_ = true;
     drop_behind_.clear();
   };
+  // (A writeback error also reaches the next Sync: fdatasync reports it
+  // whoever started the writeback.)
   if (Status s = dat_->StartWriteback(offset, length); !s.ok()) return failed(s);
   drop_behind_.emplace_back(offset, length);
-  while (drop_behind_.front().first + drop_behind_.front().second + kDropBehindLagBytes <= dat_end_) {
+  while (!drop_behind_.empty() &&
+         drop_behind_.front().first + drop_behind_.front().second + kDropBehindLagBytes <= dat_end_) {
     auto [off, len] = drop_behind_.front();
     drop_behind_.pop_front();
+    // Waits for the pages' writeback, begun 16 MiB of appends ago.
     if (Status s = dat_->DropCache(off, len); !s.ok()) return failed(s);
-    if (drop_behind_.empty()) break;
   }
 }
 
