@@ -11,6 +11,8 @@ packages=(
   # libraries (DESIGN.md section 5)
   libabsl-dev libisal-dev libspdlog-dev libfmt-dev libcli11-dev
   libboost1.81-dev libprotobuf-dev protobuf-compiler
+  # the allocator of the cfs binary (docs/architecture.md, "common")
+  libjemalloc-dev
   # the FUSE mount (libfuse 3.14 low-level API; fusermount3 for auto_unmount)
   libfuse3-dev fuse3
   # tests and benchmarks
