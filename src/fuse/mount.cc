@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <sstream>
 #include <thread>
 #include <future>
 #include <unordered_map>
@@ -834,11 +833,15 @@ void CloseOnExecEverything() {
   }
 }
 
-bool IsMountPoint(const std::string& path) {
+// This process's /proc/self/mountinfo (a size-0 file: read to its end).
+std::string ReadMountInfo() {
   std::ifstream in("/proc/self/mountinfo");
-  const std::string mountinfo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool IsMountPoint(const std::string& path) {
   std::error_code ec;
-  return !MountDevice(mountinfo, std::filesystem::weakly_canonical(path, ec).string()).empty();
+  return !MountDevice(ReadMountInfo(), std::filesystem::weakly_canonical(path, ec).string()).empty();
 }
 
 // Gives the mount at `canonical` (the mount point's canonical path, taken
@@ -848,9 +851,7 @@ bool IsMountPoint(const std::string& path) {
 // mountinfo, touching no path under the mount: any would be a request to
 // the mount, which is not serving yet. Root only; a failure is logged.
 void SetReadAhead(const std::string& canonical, uint32_t kib) {
-  std::ifstream in("/proc/self/mountinfo");
-  const std::string mountinfo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string device = MountDevice(mountinfo, canonical);
+  const std::string device = MountDevice(ReadMountInfo(), canonical);
   if (device.empty()) {
     spdlog::warn("fuse: {} is not in /proc/self/mountinfo; readahead left as it is", canonical);
     return;
