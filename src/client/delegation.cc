@@ -242,8 +242,9 @@ asio::awaitable<std::optional<Result<proto::InodeAttr>>> FileSystem::LocalCreate
   if (!d) co_return Answer();
   if (d->next_inode == d->end_inode) {
     // Reserve more ids (this also renews the delegation).
-    if (!(co_await Delegate(d, options_.delegation_inodes, proto::Caller())).ok()) co_return Answer();
-    if (d->next_inode == d->end_inode) co_return Answer();
+    auto more = co_await Delegate(d, options_.delegation_inodes, proto::Caller());
+    if (!more.ok()) spdlog::debug("cfs: directory {}: no more inode ids: {}", parent, more.status().ToString());
+    if (!more.ok() || d->next_inode == d->end_inode) co_return Answer();
     d = Usable(parent);  // it may have been given back meanwhile
     if (!d) co_return Answer();
   }
