@@ -49,6 +49,10 @@ class File {
   // DropCache: write the range back, wait for it, then let the kernel drop
   // the range's whole pages from its cache (a later read goes to the disk).
   virtual Status DropCache(uint64_t offset, uint64_t length) = 0;
+  // A hint for data about to be read: start reading the range into the
+  // cache without waiting. A read of a large range then waits for one
+  // request of it all instead of a readahead window at a time.
+  virtual Status WillNeed(uint64_t offset, uint64_t length) const = 0;
   virtual const std::string& path() const = 0;
 };
 

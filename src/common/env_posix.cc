@@ -129,6 +129,14 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  Status WillNeed(uint64_t offset, uint64_t length) const override {
+    if (int rc = ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+        rc != 0) {
+      return Status::FromErrno(rc, fmt::format("posix_fadvise {} [{}, +{})", path_, offset, length));
+    }
+    return Status::OK();
+  }
+
   const std::string& path() const override { return path_; }
 
  private:

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -359,6 +361,30 @@ TEST_F(PosixEnvTest, DropCacheLeavesTheDataAndTakesItsPagesOutOfTheCache) {
   ASSERT_TRUE(f->DropCache(0, data.size()).ok());
   EXPECT_EQ(ResidentPages(p), 0u);
   EXPECT_EQ(ReadAll(p), data);  // from the disk now
+}
+
+TEST_F(PosixEnvTest, WillNeedBringsTheRangeIntoTheCache) {
+  struct statfs fs;
+  ASSERT_EQ(::statfs(dir_.path().c_str(), &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs pages are the file: they cannot be dropped";
+  std::string p = dir_.Join("f");
+  auto f = MustOpen(p, OpenMode::kCreate);
+  ASSERT_NE(f, nullptr);
+  std::string data(4 << 20, 'w');
+  ASSERT_TRUE(f->WriteAt(0, data).ok());
+  ASSERT_TRUE(f->DropCache(0, data.size()).ok());
+  ASSERT_EQ(ResidentPages(p), 0u);
+  // The second half is asked for; it arrives without a read (the request
+  // is started, not waited for: allow the disk a while).
+  ASSERT_TRUE(f->WillNeed(data.size() / 2, data.size() / 2).ok());
+  size_t resident = 0;
+  for (int i = 0; i < 200 && resident < data.size() / 2 / 4096; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    resident = ResidentPages(p);
+  }
+  EXPECT_GE(resident, data.size() / 2 / 4096);
+  EXPECT_LE(resident, data.size() / 2 / 4096 + 64);  // the first half is not read (a readahead window at most)
+  EXPECT_EQ(ReadAll(p), data);
 }
 
 // --- Directory operations ----------------------------------------------------

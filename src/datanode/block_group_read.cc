@@ -28,7 +28,10 @@ Result<NeedleView> BlockGroup::Read(NeedleId id, Cookie cookie, std::string* buf
         "block group {}: index points needle {:x} (size {}) at offset {}, past the end of .dat ({} bytes)", id_,
         id.value(), v.size, offset, dat_size));
   }
-  buffer->resize(NeedleReadSize(v.size));
+  const uint64_t length = NeedleReadSize(v.size);
+  // A hint only: a failure leaves the read as it was.
+  if (options_.will_need_min_read != 0 && length >= options_.will_need_min_read) (void)dat->WillNeed(offset, length);
+  buffer->resize(length);
   Status s = ReadExact(*dat, offset, *buffer);
   if (!s.ok()) return s.WithContext(fmt::format("block group {}: needle {:x}", id_, id.value()));
   auto decoded = DecodeNeedle(*buffer);

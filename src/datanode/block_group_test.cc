@@ -331,6 +331,7 @@ class CacheHintEnv final : public testing::EnvWrapper {
   using EnvWrapper::EnvWrapper;
   using Range = std::pair<uint64_t, uint64_t>;
   std::vector<Range> writebacks, drops;
+  mutable std::vector<Range> will_needs;
   bool fail_drops = false;
 
  private:
@@ -345,6 +346,10 @@ class CacheHintEnv final : public testing::EnvWrapper {
       if (env_->fail_drops) return Status::IOError("injected: sync_file_range failed");
       if (path().ends_with(".dat")) env_->drops.emplace_back(offset, length);
       return FileWrapper::DropCache(offset, length);
+    }
+    Status WillNeed(uint64_t offset, uint64_t length) const override {
+      if (path().ends_with(".dat")) env_->will_needs.emplace_back(offset, length);
+      return FileWrapper::WillNeed(offset, length);
     }
 
    private:
@@ -407,6 +412,35 @@ TEST_F(BlockGroupTest, DropBehindOffOrFailingChangesNothingButTheCache) {
   EXPECT_GT(tried, 0u);
   ASSERT_TRUE(bg->Sync().ok());
   ExpectContents(*bg);
+}
+
+TEST_F(BlockGroupTest, LargeReadsAskTheKernelForTheWholeRecordFirst) {
+  CacheHintEnv hints(&env_);
+  BlockGroupOptions o = Options();
+  o.env = &hints;
+  o.will_need_min_read = 64 << 10;
+  auto created = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), SuperBlock{}, 0, o);
+  ASSERT_TRUE(created.ok());
+  auto bg = std::move(*created);
+  Put(bg.get(), 1, 4096);
+  NeedleLocation large = Put(bg.get(), 2, 1 << 20);
+  Put(bg.get(), 3, 1000);
+  ExpectContents(*bg);  // reads every needle, checking its bytes
+  // The large one alone, from its record's start to its end (the padding
+  // after it is not read).
+  ASSERT_EQ(hints.will_needs.size(), 1u);
+  EXPECT_EQ(hints.will_needs[0].first, large.offset);
+  EXPECT_EQ(hints.will_needs[0].second, NeedleReadSize(large.size));
+  EXPECT_LE(large.record_bytes - hints.will_needs[0].second, kNeedleAlignment);
+  ASSERT_TRUE(bg->Close().ok());
+
+  // 0 turns the hint off.
+  hints.will_needs.clear();
+  o.will_need_min_read = 0;
+  auto opened = BlockGroup::Open(dir_.path(), "", BlockGroupId(7), o);
+  ASSERT_TRUE(opened.ok());
+  ExpectContents(**opened);
+  EXPECT_TRUE(hints.will_needs.empty());
 }
 
 TEST_F(BlockGroupTest, AGivenChecksumWritesTheSameRecord) {

@@ -61,6 +61,7 @@ class MemoryFile final : public File {
   Status Preallocate(uint64_t) override { return Status::OK(); }
   Status StartWriteback(uint64_t, uint64_t) override { return Status::OK(); }
   Status DropCache(uint64_t, uint64_t) override { return Status::OK(); }
+  Status WillNeed(uint64_t, uint64_t) const override { return Status::OK(); }
   const std::string& path() const override { return path_; }
 
  private:

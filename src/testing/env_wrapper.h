@@ -25,6 +25,7 @@ class FileWrapper : public File {
   Status Preallocate(uint64_t size) override { return target_->Preallocate(size); }
   Status StartWriteback(uint64_t offset, uint64_t length) override { return target_->StartWriteback(offset, length); }
   Status DropCache(uint64_t offset, uint64_t length) override { return target_->DropCache(offset, length); }
+  Status WillNeed(uint64_t offset, uint64_t length) const override { return target_->WillNeed(offset, length); }
   const std::string& path() const override { return target_->path(); }
 
  protected:

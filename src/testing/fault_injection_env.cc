@@ -56,6 +56,7 @@ class FaultFile final : public File {
 
   Status StartWriteback(uint64_t offset, uint64_t length) override { return base_->StartWriteback(offset, length); }
   Status DropCache(uint64_t offset, uint64_t length) override { return base_->DropCache(offset, length); }
+  Status WillNeed(uint64_t offset, uint64_t length) const override { return base_->WillNeed(offset, length); }
 
   const std::string& path() const override { return base_->path(); }
 
