@@ -278,11 +278,11 @@ DatanodeService::Handled<proto::ReadResponse> DatanodeService::Read(proto::ReadR
   if (n->flags & kFlagName) resp.set_name(std::string(n->name));
   if (n->flags & kFlagMime) resp.set_mime(std::string(n->mime));
   resp.set_last_modified((n->flags & kFlagLastModified) ? n->last_modified : n->append_at_ns / 1'000'000'000);
-  // Keep only the data of the record that was read: no second buffer.
+  // The data of the record that was read is sent out of its buffer: no
+  // second buffer, no move.
   const size_t offset = static_cast<size_t>(n->data.data() - buffer.data());
-  const size_t length = n->data.size();
-  buffer.resize(offset + length);
-  buffer.erase(0, offset);
+  buffer.resize(offset + n->data.size());
+  answer.payload_offset = offset;
   co_return std::move(answer);
 }
 

@@ -45,6 +45,8 @@ class RpcTest : public ::testing::Test {
           Answer<EchoResponse> a;
           a.response.set_data(req.data());
           a.payload = std::move(payload);
+          // "skipN": the payload answered from its N-th byte on.
+          if (req.data().starts_with("skip")) a.payload_offset = std::stoul(req.data().substr(4));
           co_return a;
         });
     auto bound = server_->Listen(addr);
@@ -78,6 +80,22 @@ TEST_F(RpcTest, EchoCarriesMessageAndRawPayload) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->first, "hello");
   EXPECT_EQ(r->second, payload);
+}
+
+TEST_F(RpcTest, AnAnswerPayloadIsSentFromItsOffsetOn) {
+  auto ch = Channel::Make(runtime_.executor(), address_);
+  auto small = Echo(*ch, "skip5", "head:payload");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(small->second, "payload");
+  // A needle's data behind its record header, past the reader's buffer.
+  std::string record(4 << 20, '\0');
+  for (size_t i = 0; i < record.size(); ++i) record[i] = static_cast<char>(i * 13 + i / 977);
+  auto large = Echo(*ch, "skip37", record);
+  ASSERT_TRUE(large.ok()) << large.status().ToString();
+  EXPECT_EQ(large->second, record.substr(37));
+  auto all = Echo(*ch, "skip12", "head:payload");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->second, "");
 }
 
 TEST_F(RpcTest, OneSharedPayloadGoesToSeveralPeersAndIsLetGoOfAfterwards) {

@@ -132,7 +132,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       err.set_message(reply.status.message());
       err.set_leader_hint(reply.status.leader_hint());
       reply.message = err.SerializeAsString();
-      reply.payload.clear();
+      reply.payload = OutPayload();
     }
     // The writer lives on the strand.
     asio::post(strand_, [self, h, message = std::move(reply.message), payload = std::move(reply.payload)]() mutable {

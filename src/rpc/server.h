@@ -35,7 +35,7 @@ struct Call {
 struct Reply {
   Status status;
   std::string message;  // the response, serialized (ignored unless OK)
-  std::string payload;
+  OutPayload payload;
 };
 
 using Handler = std::function<asio::awaitable<Reply>(Call&)>;
@@ -45,6 +45,7 @@ template <typename Resp>
 struct Answer {
   Resp response;
   std::string payload;
+  size_t payload_offset = 0;  // what is sent: payload from here on (<= payload.size())
 };
 
 struct ServerOptions {
@@ -83,7 +84,7 @@ class Server {
       if (!r.ok()) co_return Reply{r.status(), {}, {}};
       Reply reply;
       r->response.SerializeToString(&reply.message);
-      reply.payload = std::move(r->payload);
+      reply.payload = OutPayload(std::move(r->payload), r->payload_offset);
       co_return reply;
     });
   }

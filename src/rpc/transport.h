@@ -25,19 +25,26 @@ struct InFrame {
   std::string payload;
 };
 
-// The payload of a frame to send: bytes it owns, or bytes shared with other
-// frames (a datanode forwards one needle to each replica without a copy per
-// replica). Shared bytes must not change while any frame holds them.
+// The payload of a frame to send: bytes it owns (from `offset` on: a
+// datanode sends a needle's data out of the record it read, with no move
+// of 4 MiB to cut the header off), or bytes shared with other frames (a
+// datanode forwards one needle to each replica without a copy per replica).
+// Shared bytes must not change while any frame holds them.
 class OutPayload {
  public:
   OutPayload() = default;
   OutPayload(std::string bytes) : owned_(std::move(bytes)) {}  // NOLINT: implicit by design
   OutPayload(const char* bytes) : owned_(bytes) {}              // NOLINT
   OutPayload(std::shared_ptr<const std::string> shared) : shared_(std::move(shared)) {}  // NOLINT
-  std::string_view view() const { return shared_ ? std::string_view(*shared_) : std::string_view(owned_); }
+  // offset <= bytes.size().
+  OutPayload(std::string bytes, size_t offset) : owned_(std::move(bytes)), offset_(offset) {}
+  std::string_view view() const {
+    return shared_ ? std::string_view(*shared_) : std::string_view(owned_).substr(offset_);
+  }
 
  private:
   std::string owned_;
+  size_t offset_ = 0;
   std::shared_ptr<const std::string> shared_;
 };
 
