@@ -340,10 +340,14 @@ size_t ResidentPages(const std::string& path) {
   return resident;
 }
 
-TEST_F(PosixEnvTest, DropCacheLeavesTheDataAndTakesItsPagesOutOfTheCache) {
+bool OnTmpfs(const std::string& dir) {
   struct statfs fs;
-  ASSERT_EQ(::statfs(dir_.path().c_str(), &fs), 0);
-  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs pages are the file: they cannot be dropped";
+  EXPECT_EQ(::statfs(dir.c_str(), &fs), 0) << dir;
+  return fs.f_type == TMPFS_MAGIC;
+}
+
+TEST_F(PosixEnvTest, DropCacheLeavesTheDataAndTakesItsPagesOutOfTheCache) {
+  if (OnTmpfs(dir_.path())) GTEST_SKIP() << "tmpfs pages are the file: they cannot be dropped";
   std::string p = dir_.Join("f");
   auto f = MustOpen(p, OpenMode::kCreate);
   ASSERT_NE(f, nullptr);
@@ -364,9 +368,7 @@ TEST_F(PosixEnvTest, DropCacheLeavesTheDataAndTakesItsPagesOutOfTheCache) {
 }
 
 TEST_F(PosixEnvTest, WillNeedBringsTheRangeIntoTheCache) {
-  struct statfs fs;
-  ASSERT_EQ(::statfs(dir_.path().c_str(), &fs), 0);
-  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs pages are the file: they cannot be dropped";
+  if (OnTmpfs(dir_.path())) GTEST_SKIP() << "tmpfs pages are the file: they cannot be dropped";
   std::string p = dir_.Join("f");
   auto f = MustOpen(p, OpenMode::kCreate);
   ASSERT_NE(f, nullptr);

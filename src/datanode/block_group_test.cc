@@ -294,9 +294,8 @@ TEST_F(BlockGroupTest, GroupCommitCoversEveryAppendThatArrivedDuringTheLastSync)
   GatedSyncEnv gated(&env_);
   BlockGroupOptions o = Options();
   o.env = &gated;
-  auto created = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), SuperBlock{}, 0, o);
-  ASSERT_TRUE(created.ok());
-  auto bg = std::move(*created);
+  auto bg = Create({}, o);
+  ASSERT_NE(bg, nullptr);
   int base_syncs = gated.syncs();
 
   gated.Hold();
@@ -363,9 +362,8 @@ TEST_F(BlockGroupTest, LargeRecordsLeaveThePageCacheOnceFarEnoughBehindSmallOnes
   BlockGroupOptions o = Options();
   o.env = &hints;
   o.drop_behind_min_record = 256 << 10;
-  auto created = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), SuperBlock{}, 0, o);
-  ASSERT_TRUE(created.ok());
-  auto bg = std::move(*created);
+  auto bg = Create({}, o);
+  ASSERT_NE(bg, nullptr);
   std::vector<CacheHintEnv::Range> large;
   constexpr size_t kLarge = 1 << 20;
   const size_t count = kDropBehindLagBytes / kLarge + 4;
@@ -392,9 +390,8 @@ TEST_F(BlockGroupTest, DropBehindOffOrFailingChangesNothingButTheCache) {
   BlockGroupOptions o = Options();
   o.env = &hints;
   o.drop_behind_min_record = 0;
-  auto created = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), SuperBlock{}, 0, o);
-  ASSERT_TRUE(created.ok());
-  auto bg = std::move(*created);
+  auto bg = Create({}, o);
+  ASSERT_NE(bg, nullptr);
   for (uint64_t id = 1; id <= 20; ++id) Put(bg.get(), id, 1 << 20);
   EXPECT_TRUE(hints.writebacks.empty());
   EXPECT_TRUE(hints.drops.empty());
@@ -419,9 +416,8 @@ TEST_F(BlockGroupTest, LargeReadsAskTheKernelForTheWholeRecordFirst) {
   BlockGroupOptions o = Options();
   o.env = &hints;
   o.will_need_min_read = 64 << 10;
-  auto created = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), SuperBlock{}, 0, o);
-  ASSERT_TRUE(created.ok());
-  auto bg = std::move(*created);
+  auto bg = Create({}, o);
+  ASSERT_NE(bg, nullptr);
   Put(bg.get(), 1, 4096);
   NeedleLocation large = Put(bg.get(), 2, 1 << 20);
   Put(bg.get(), 3, 1000);

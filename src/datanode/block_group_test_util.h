@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "datanode/block_group.h"
@@ -40,8 +41,8 @@ class BlockGroupFixture : public ::testing::Test {
     return o;
   }
 
-  std::unique_ptr<BlockGroup> Create(SuperBlock sb = {}) {
-    auto bg = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), sb, 0, Options());
+  std::unique_ptr<BlockGroup> Create(SuperBlock sb = {}, std::optional<BlockGroupOptions> options = std::nullopt) {
+    auto bg = BlockGroup::Create(dir_.path(), "", BlockGroupId(7), sb, 0, options ? *options : Options());
     EXPECT_TRUE(bg.ok()) << bg.status().ToString();
     return bg.ok() ? std::move(*bg) : nullptr;
   }
