@@ -2,7 +2,8 @@
 // directory this client holds, and the batches that send them behind.
 #include <sys/stat.h>
 
-#include <map>
+
+#include <absl/container/btree_map.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -45,8 +46,10 @@ struct FileSystem::Delegated {
     uint64_t inode = 0;
     uint32_t type = 0;  // S_IFMT bits
   };
-  // Every entry of the directory, in the metanode's order (bytewise).
-  std::map<std::string, Entry, std::less<>> names;
+  // Every entry of the directory, in the metanode's order (bytewise). A
+  // B-tree: a listing reads the names from a few nodes, not one
+  // allocation each (10,000 entries: 550 us as a std::map, after creates).
+  absl::btree_map<std::string, Entry, std::less<>> names;
   // Files created here while it is held: their attributes, as made here
   // until the create is applied, then as the metanode answered it. No
   // other client knows these files before the directory is given back, so
@@ -193,28 +196,24 @@ std::optional<Result<proto::InodeAttr>> FileSystem::LocalLookup(uint64_t parent,
   return Result<proto::InodeAttr>(std::move(attr));
 }
 
-std::optional<Result<proto::DirListing>> FileSystem::LocalReadDir(uint64_t parent, std::string_view after,
-                                                                   uint32_t limit, bool plus, const proto::Caller& c) {
+std::optional<Result<bool>> FileSystem::LocalReadDir(uint64_t parent, std::string_view after, uint32_t limit,
+                                                      bool plus, const proto::Caller& c, DirSink add) {
   auto d = Usable(parent);
   if (!d) return std::nullopt;
-  if (Status s = CheckDirAccess(d->attr, c, proto::kMayRead); !s.ok()) return Result<proto::DirListing>(std::move(s));
-  proto::DirListing page;
+  if (Status s = CheckDirAccess(d->attr, c, proto::kMayRead); !s.ok()) return Result<bool>(std::move(s));
   auto it = after.empty() ? d->names.begin() : d->names.upper_bound(after);
-  for (; it != d->names.end(); ++it) {
-    if (page.entries.size() == std::max<uint32_t>(limit, 1)) {
-      page.more = true;
-      break;
-    }
-    proto::ListedEntry e{it->second.inode, it->second.type, it->first, nullptr};
+  for (uint32_t n = 0; it != d->names.end(); ++it, ++n) {
+    if (n == std::max<uint32_t>(limit, 1)) return Result<bool>(true);
+    std::unique_ptr<proto::InodeAttr> attr;
     if (plus) {
       if (auto a = d->created.find(it->second.inode); a != d->created.end()) {
-        e.attr = std::make_unique<proto::InodeAttr>(a->second);
-        CountOwnWrites(e.attr.get());
+        attr = std::make_unique<proto::InodeAttr>(a->second);
+        CountOwnWrites(attr.get());
       }
     }
-    page.entries.push_back(std::move(e));
+    add(it->second.inode, it->second.type, it->first, std::move(attr));
   }
-  return Result<proto::DirListing>(std::move(page));
+  return Result<bool>(false);
 }
 
 std::optional<proto::InodeAttr> FileSystem::LocalAttr(uint64_t inode) {

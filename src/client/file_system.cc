@@ -358,11 +358,14 @@ asio::awaitable<Result<std::string>> FileSystem::ReadLink(uint64_t inode) {
   co_return std::move(*r->mutable_value());
 }
 
-asio::awaitable<Result<proto::DirListing>> FileSystem::ReadDir(uint64_t parent, std::string_view after,
-                                                                 uint32_t limit, bool plus, const proto::Caller& c) {
-  if (auto local = LocalReadDir(parent, after, limit, plus, c)) co_return std::move(*local);
+asio::awaitable<Result<bool>> FileSystem::ReadDir(uint64_t parent, std::string_view after, uint32_t limit, bool plus,
+                                                  const proto::Caller& c, DirSink add) {
+  if (auto local = LocalReadDir(parent, after, limit, plus, c, add)) co_return std::move(*local);
   (void)co_await FlushDelegated(parent);  // the metanode lists what is sent
-  co_return co_await meta_.ReadDir(parent, after, limit, plus, c);
+  auto page = co_await meta_.ReadDir(parent, after, limit, plus, c);
+  if (!page.ok()) co_return page.status();
+  for (proto::ListedEntry& e : page->entries) add(e.inode, e.type, e.name, std::move(e.attr));
+  co_return page->more;
 }
 
 asio::awaitable<Status> FileSystem::SetXattr(uint64_t inode, std::string_view name, std::string_view value,

@@ -74,6 +74,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <absl/functional/function_ref.h>
 #include <boost/asio/steady_timer.hpp>
 
 #include "client/blob_client.h"
@@ -175,8 +176,16 @@ class FileSystem {
   asio::awaitable<Result<proto::InodeAttr>> Link(uint64_t inode, uint64_t parent, std::string_view name,
                                                  const proto::Caller& c);
   asio::awaitable<Result<std::string>> ReadLink(uint64_t inode);
-  asio::awaitable<Result<proto::DirListing>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit,
-                                                       bool plus, const proto::Caller& c);
+  // An entry of a listing; `attr` only with plus, and only when known
+  // (the child is in the directory's partition, or was created here).
+  using DirSink = absl::FunctionRef<void(uint64_t inode, uint32_t type, std::string_view name,
+                                         std::unique_ptr<proto::InodeAttr> attr)>;
+  // Up to `limit` entries of `parent` after the name `after` ("": from
+  // the start), in name order, each given to `add` as it is read (a held
+  // directory's straight from its names, with no copy of the page); true
+  // when more follow.
+  asio::awaitable<Result<bool>> ReadDir(uint64_t parent, std::string_view after, uint32_t limit, bool plus,
+                                        const proto::Caller& c, DirSink add);
   asio::awaitable<Status> SetXattr(uint64_t inode, std::string_view name, std::string_view value, uint32_t flags,
                                    const proto::Caller& c);
   asio::awaitable<Result<std::string>> GetXattr(uint64_t inode, std::string_view name, const proto::Caller& c);
@@ -385,8 +394,8 @@ class FileSystem {
   // A page of a directory held here, from its names (the whole directory
   // is known here while it is held; same order and paging as the
   // metanode's). Attributes (plus) of the files created here only.
-  std::optional<Result<proto::DirListing>> LocalReadDir(uint64_t parent, std::string_view after, uint32_t limit,
-                                                        bool plus, const proto::Caller& c);
+  std::optional<Result<bool>> LocalReadDir(uint64_t parent, std::string_view after, uint32_t limit, bool plus,
+                                           const proto::Caller& c, DirSink add);
   asio::awaitable<std::optional<Result<proto::InodeAttr>>> LocalCreate(uint64_t parent, std::string_view name,
                                                                        uint32_t mode, bool open,
                                                                        const proto::Caller& c);

@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "common/logging.h"
+#include "fuse/dir_entries.h"
 
 namespace cfs::fuse {
 
@@ -33,12 +34,18 @@ namespace {
 using client::FileSystem;
 using proto::InodeAttr;
 
-// Entries fetched from the metanode a call: with attributes (readdirplus;
-// fewer for the first page, which the kernel always asks with attributes
-// and instantiates, whether or not they are wanted) or names only.
+// Entries fetched a call: with attributes (readdirplus; fewer for the
+// first page, which the kernel always asks with attributes and
+// instantiates, whether or not they are wanted) or names only: as many as
+// the kernel's buffer could hold (a held directory answers them at once;
+// the metanode answers at most 4,096 a call).
 constexpr uint32_t kReadDirFirstPlusBatch = 128;
 constexpr uint32_t kReadDirPlusBatch = 1000;
 constexpr uint32_t kReadDirBatch = 4096;
+constexpr size_t kSmallestDirent = 32;  // a fuse_dirent with a name of up to 8 bytes
+// A closed directory's records buffer is kept for the next one up to this
+// size (a fresh one is a page fault per 4 KiB: 80 for 10,000 entries).
+constexpr size_t kMaxSpareDirents = 4 << 20;
 
 struct timespec ToTimespec(int64_t ns) {
   struct timespec t;
@@ -77,12 +84,14 @@ int Errno(const Status& s) { return ToErrno(s.code()); }
 // An open directory: the listing fetched so far, page by page. While the
 // kernel takes one reply, the next page is fetched ahead (FetchPage).
 struct DirHandle {
+  DirHandle(InodeAttr a, std::string buffer) : attr(std::move(a)), entries(attr.inode(), std::move(buffer)) {}
   InodeAttr attr;  // at opendir: what fstat answers once it is removed
-  std::vector<proto::ListedEntry> entries;
+  DirEntries entries;
   bool more = true;
-  size_t answered = 0;    // entries of the listing the kernel has been given
+  size_t answered = 0;    // entries the kernel has been given ("." and ".." included)
   bool fetching = false;  // a page is on its way: `fetched` is cancelled when it lands
   std::unique_ptr<asio::steady_timer> fetched;
+  size_t buffer = 0;  // the size of the kernel's last readdir buffer
 };
 
 struct FuseMount::Impl {
@@ -99,7 +108,8 @@ struct FuseMount::Impl {
   bool mounted = false;
   uint64_t next_dir = 1;
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
-  std::vector<char> dir_reply;  // readdir replies are built here (strand)
+  std::vector<char> dir_reply;  // readdirplus replies are built here (strand)
+  std::string spare_dirents;    // the last closed directory's DirEntries buffer
   // What each inode's size and mtime were when its pages were last cached
   // (at open): unchanged at the next open, the kernel keeps them.
   std::unordered_map<uint64_t, std::pair<uint64_t, int64_t>> cached;
@@ -519,8 +529,8 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
       co_return;
     }
     info.fh = m->next_dir++;
-    auto d = std::make_shared<DirHandle>();
-    d->attr = *a;
+    auto d = std::make_shared<DirHandle>(std::move(*a), std::move(m->spare_dirents));
+    m->spare_dirents.clear();
     d->fetched = std::make_unique<asio::steady_timer>(m->strand, asio::steady_timer::time_point::max());
     m->dirs[info.fh] = d;
     fuse_reply_open(req, &info);
@@ -536,27 +546,29 @@ asio::awaitable<Status> FetchPage(Impl* m, fuse_ino_t ino, std::shared_ptr<DirHa
     co_return Status::OK();
   }
   d->fetching = true;
-  std::string after = d->entries.empty() ? std::string() : d->entries.back().name;
-  const uint32_t limit = !plus ? kReadDirBatch : d->entries.empty() ? kReadDirFirstPlusBatch : kReadDirPlusBatch;
-  auto r = co_await m->fs.ReadDir(ino, after, limit, plus, c);
+  const size_t n = d->entries.size();
+  std::string after = n <= 2 ? std::string() : std::string(d->entries.Name(n - 1));
+  const uint32_t names = static_cast<uint32_t>(std::max<size_t>(kReadDirBatch, d->buffer / kSmallestDirent));
+  const uint32_t limit = !plus ? names : n <= 2 ? kReadDirFirstPlusBatch : kReadDirPlusBatch;
+  size_t page = 0;
+  auto add = [&](uint64_t inode, uint32_t type, std::string_view name, std::unique_ptr<InodeAttr> attr) {
+    d->entries.Add(inode, type, name, std::move(attr));
+    ++page;
+  };
+  auto more = co_await m->fs.ReadDir(ino, after, limit, plus, c, add);
   d->fetching = false;
   d->fetched->cancel();
-  if (!r.ok() && r.status().Is(Code::kNotFound)) {
+  if (!more.ok() && more.status().Is(Code::kNotFound)) {
     d->more = false;  // removed while open: it lists as empty
     co_return Status::OK();
   }
-  if (!r.ok()) co_return r.status();
-  if (d->entries.empty()) {
-    d->entries = std::move(r->entries);
-  } else {
-    d->entries.insert(d->entries.end(), std::make_move_iterator(r->entries.begin()),
-                      std::make_move_iterator(r->entries.end()));
-  }
-  d->more = r->more;
+  if (!more.ok()) co_return more.status();
+  page = std::max<size_t>(page, 1);
+  d->more = *more;
   // The next page is asked for as soon as one lands (up to two pages ahead
   // of what the kernel took), so the metanode lists it while this one is
   // answered.
-  if (d->more && d->entries.size() < d->answered + 2 * limit) {
+  if (d->more && d->entries.size() < d->answered + 2 * page) {
     m->Spawn([m, ino, d, plus, c]() -> asio::awaitable<void> { (void)co_await FetchPage(m, ino, d, plus, c); });
   }
   co_return Status::OK();
@@ -573,63 +585,61 @@ void ReadDirAny(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
       co_return;
     }
     std::shared_ptr<DirHandle> d = it->second;
+    d->buffer = size;
     const size_t first = static_cast<size_t>(off);
     // Fetch until there is something to answer or the directory ends. The
     // answer holds what is fetched, not more: the kernel takes it while the
     // next page is fetched, and its next request (plain unless the entries
     // are being looked up: FUSE_CAP_READDIRPLUS_AUTO) costs it less than
     // attributes for a whole buffer (1 MiB from glibc: 6,553 entries).
-    while (d->more && d->entries.size() + 2 <= first) {
+    while (d->more && d->entries.size() <= first) {
       if (Status s = co_await FetchPage(m, ino, d, plus, c); !s.ok()) {
         fuse_reply_err(req, Errno(s));
         co_return;
       }
     }
-    // One buffer for every reply (this runs on the strand and the reply
-    // is copied out before anything else runs): a fresh 1 MiB, the size the
-    // kernel asks for, was an mmap, page faults and an munmap per reply.
-    // Not zeroed: fuse_add_direntry* write every byte they use.
-    if (m->dir_reply.size() < size) m->dir_reply.resize(size);
-    char* out = m->dir_reply.data();
-    size_t used = 0;
     size_t next = first;  // the first entry not in this reply
-    static const std::string kDot = ".", kDotDot = "..";
-    for (size_t i = first; i < d->entries.size() + 2; ++i) {
-      // "." and ".." (the kernel answers ".." itself), then the listing.
-      const proto::ListedEntry* e = i >= 2 ? &d->entries[i - 2] : nullptr;
-      const std::string& name = e ? e->name : i == 0 ? kDot : kDotDot;
-      struct stat st {};
-      st.st_ino = e ? e->inode : ino;
-      st.st_mode = e ? e->type : S_IFDIR;
-      size_t n;
-      if (plus) {
+    if (!plus) {
+      const std::string_view records = d->entries.Records(first, size, &next);
+      fuse_reply_buf(req, records.data(), records.size());
+    } else {
+      // One buffer for every reply (this runs on the strand and the reply
+      // is copied out before anything else runs): a fresh 1 MiB, the size
+      // the kernel asks for, was an mmap, page faults and an munmap per
+      // reply. Not zeroed: fuse_add_direntry_plus writes every byte it uses.
+      if (m->dir_reply.size() < size) m->dir_reply.resize(size);
+      char* out = m->dir_reply.data();
+      size_t used = 0;
+      std::string name;
+      for (size_t i = first; i < d->entries.size(); ++i) {
+        name.assign(d->entries.Name(i));
         struct fuse_entry_param ep {};
-        if (e && e->attr) {
-          ep.ino = e->attr->inode();
+        if (const InodeAttr* a = d->entries.Attr(i)) {
+          ep.ino = a->inode();
           ep.generation = 1;
-          ep.attr = ToStat(*e->attr);
+          ep.attr = ToStat(*a);
           ep.attr_timeout = m->attr_timeout;
           ep.entry_timeout = m->attr_timeout;
         } else {
           // Attributes elsewhere: name only (ino 0: the kernel looks it up).
-          ep.attr = st;
+          ep.attr.st_ino = d->entries.Inode(i);
+          ep.attr.st_mode = d->entries.Type(i);
         }
-        n = fuse_add_direntry_plus(req, out + used, size - used, name.c_str(), &ep, static_cast<off_t>(i + 1));
-      } else {
-        n = fuse_add_direntry(req, out + used, size - used, name.c_str(), &st, static_cast<off_t>(i + 1));
+        const size_t n =
+            fuse_add_direntry_plus(req, out + used, size - used, name.c_str(), &ep, static_cast<off_t>(i + 1));
+        if (n > size - used) break;
+        used += n;
+        next = i + 1;
       }
-      if (n > size - used) break;
-      used += n;
-      next = i + 1;
+      fuse_reply_buf(req, out, used);
     }
-    fuse_reply_buf(req, out, used);
-    d->answered = std::max(d->answered, next >= 2 ? next - 2 : 0);
+    d->answered = std::max(d->answered, next);
     // Less than half a page fetched beyond this reply: the next page is
     // fetched while the kernel takes this one (a failure here is the next
     // readdir's to report, when it fetches again).
     // With attributes only if a later request asked for them too (the
     // kernel's first always does).
-    if (d->more && !d->fetching && d->entries.size() + 2 < next + kReadDirPlusBatch / 2) {
+    if (d->more && !d->fetching && d->entries.size() < next + kReadDirPlusBatch / 2) {
       const bool ahead_plus = plus && first != 0;
       m->Spawn([m, ino, d, ahead_plus, c]() -> asio::awaitable<void> {
         (void)co_await FetchPage(m, ino, d, ahead_plus, c);
@@ -648,7 +658,15 @@ void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struc
 void OpReleaseDir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
   Impl* m = Impl::Of(req);
   asio::post(m->strand, [m, req, h = fi->fh] {
-    m->dirs.erase(h);
+    if (auto it = m->dirs.find(h); it != m->dirs.end()) {
+      // Its buffer serves the next directory opened, unless a fetch still
+      // holds it or it is larger than most listings need.
+      if (it->second.use_count() == 1) {
+        std::string buffer = it->second->entries.Release();
+        if (buffer.capacity() <= kMaxSpareDirents) m->spare_dirents = std::move(buffer);
+      }
+      m->dirs.erase(it);
+    }
     fuse_reply_err(req, 0);
   });
 }

@@ -38,6 +38,7 @@ import random
 import select
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,26 @@ def utimensat(path, atime, mtime):
 
 def fallocate(fd, mode, offset, length):
     _check(_libc.fallocate(fd, mode, offset, length))
+
+
+SYS_getdents64 = 217  # x86-64
+_libc.syscall.restype = ctypes.c_long
+
+
+def getdents64(fd, size):
+    """One getdents64(fd, buf, size): [(name, d_ino, d_off, d_type)]; raises OSError."""
+    buf = ctypes.create_string_buffer(size)
+    n = _libc.syscall(SYS_getdents64, ctypes.c_int(fd), buf, ctypes.c_uint(size))
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    out, raw, i = [], buf.raw[:n], 0
+    while i < n:
+        ino, off, reclen, typ = struct.unpack_from("<QqHB", raw, i)
+        name = raw[i + 19:i + reclen].split(b"\0", 1)[0].decode()
+        out.append((name, ino, off, typ))
+        i += reclen
+    return out
 
 
 # --- helpers -------------------------------------------------------------------
@@ -938,6 +959,48 @@ class ReaddirTest(FsTest):
         self.assertEqual(sorted(seen), sorted(names))
         self.assertNotIn(".", seen)
         self.assertNotIn("..", seen)
+
+    def test_small_getdents_buffers_and_seeks_return_every_entry_once(self):
+        """getdents64 with buffers of one or a few entries (the kernel asks
+        the mount for at least a page and keeps what fits), and a seek back
+        to an entry's d_off, go on from exactly where they stopped."""
+        names = ["s%04d-%s" % (i, "q" * (i % 23)) for i in range(3000)]
+        for n in names:
+            os.close(os.open(self.p(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        for size in (64, 200, 4096):
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                seen = []
+                while True:
+                    got = getdents64(fd, size)
+                    if not got:
+                        break
+                    seen += got
+            finally:
+                os.close(fd)
+            listed = [e[0] for e in seen if e[0] not in (".", "..")]
+            self.assertEqual(len(listed), len(set(listed)), "size %d: duplicates" % size)
+            self.assertEqual(sorted(listed), sorted(names), "size %d" % size)
+            self.assertEqual(len({e[2] for e in seen}), len(seen), "size %d: d_off repeats" % size)
+        # Seek to the d_off of the 1,234th entry: the rest follow, once.
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            first = []
+            while len(first) < 1234:
+                first += getdents64(fd, 4096)
+            first = first[:1234]
+            os.lseek(fd, first[-1][2], os.SEEK_SET)
+            rest = []
+            while True:
+                got = getdents64(fd, 1 << 20)
+                if not got:
+                    break
+                rest += got
+        finally:
+            os.close(fd)
+        listed = [e[0] for e in first + rest if e[0] not in (".", "..")]
+        self.assertEqual(sorted(listed), sorted(names))
+        self.assertEqual(len(listed), len(names))
 
     def test_entry_types(self):
         write_file(self.p("file"), b"")
