@@ -56,6 +56,10 @@ struct FileSystem::Delegated {
   // only this client's own changes (ForgetCreated) make them stale.
   std::unordered_map<uint64_t, proto::InodeAttr> created;
   std::set<uint64_t> pending;  // of those, the ones whose create is not applied yet
+  // Of those, the ones whose visible extents are known here: none once the
+  // create is applied, then every extent as the answer to each commit
+  // behind gave them (a file with more extents leaves `created`).
+  std::unordered_map<uint64_t, std::vector<proto::Extent>> extents;
   struct Change {
     proto::MetaCommand command;  // a create, an unlink, or a commit of a new file's data
     uint64_t inode = 0;          // the file it creates, unlinks or commits
@@ -216,6 +220,17 @@ std::optional<Result<bool>> FileSystem::LocalReadDir(uint64_t parent, std::strin
   return Result<bool>(false);
 }
 
+std::optional<std::pair<proto::InodeAttr, std::vector<proto::Extent>>> FileSystem::LocalExtents(uint64_t inode) {
+  auto in = created_in_.find(inode);
+  if (in == created_in_.end()) return std::nullopt;
+  auto d = Usable(in->second);
+  if (!d || d->pending.contains(inode)) return std::nullopt;
+  auto a = d->created.find(inode);
+  auto e = d->extents.find(inode);
+  if (a == d->created.end() || e == d->extents.end() || a->second.nlink() == 0) return std::nullopt;
+  return std::make_pair(a->second, e->second);
+}
+
 std::optional<proto::InodeAttr> FileSystem::LocalAttr(uint64_t inode) {
   if (auto c = created_in_.find(inode); c != created_in_.end()) {
     auto d = delegated_.find(c->second);
@@ -350,13 +365,14 @@ asio::awaitable<void> FileSystem::SendBatches(std::shared_ptr<Delegated> d) {
     op->set_give_back(give_back);
     struct Sent {
       bool create;
+      bool commit;
       uint64_t inode;
       std::shared_ptr<Result<proto::MetaResponse>> answer;
     };
     std::vector<Sent> changes;
     for (size_t i = 0; i < n; ++i) {
       Delegated::Change& c = d->queue[i];
-      changes.push_back(Sent{c.command.has_create(), c.inode, std::move(c.answer)});
+      changes.push_back(Sent{c.command.has_create(), c.command.has_append_extents(), c.inode, std::move(c.answer)});
       *op->add_commands() = std::move(c.command);
     }
     d->queue.erase(d->queue.begin(), d->queue.begin() + static_cast<ptrdiff_t>(n));
@@ -381,10 +397,20 @@ asio::awaitable<void> FileSystem::SendBatches(std::shared_ptr<Delegated> d) {
       if (create) d->pending.erase(inode);
       auto c = d->created.find(inode);
       if (c == d->created.end()) continue;
-      if (s.ok() && create && c->second.nlink() != 0) {
-        c->second = r->results(static_cast<int>(i)).attr();  // the metanode's times
+      const proto::MetaResponse* result = s.ok() ? &r->results(static_cast<int>(i)) : nullptr;
+      if (result && create && c->second.nlink() != 0) {
+        c->second = result->attr();  // the metanode's times
+        d->extents[inode].clear();   // no data yet
+      } else if (result && changes[i].commit && c->second.nlink() != 0 && d->extents.contains(inode) &&
+                 result->extents_size() == static_cast<int>(result->extent_count())) {
+        // Its data, as the metanode has it now (no one else writes it).
+        c->second = result->attr();
+        d->extents[inode].assign(result->extents().begin(), result->extents().end());
       } else if (!s.ok() || !create) {
-        d->created.erase(c);  // failed, unlinked or written: the metanode answers from now on
+        // Failed, unlinked, or written with more extents than an answer
+        // holds: the metanode answers from now on.
+        d->created.erase(c);
+        d->extents.erase(inode);
         created_in_.erase(inode);
       }
     }
@@ -468,6 +494,7 @@ void FileSystem::ForgetCreated(uint64_t inode) {
   auto d = delegated_.find(it->second);
   if (d != delegated_.end() && !d->second->pending.contains(inode)) {
     d->second->created.erase(inode);
+    d->second->extents.erase(inode);
     created_in_.erase(it);
   }
 }

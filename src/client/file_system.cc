@@ -495,17 +495,24 @@ asio::awaitable<Result<FileSystem::Opened>> FileSystem::Open(uint64_t inode, boo
 
 asio::awaitable<Result<FileSystem::Opened>> FileSystem::OpenForReading(uint64_t inode, bool leased,
                                                                    const proto::Caller& c) {
-  proto::MetaReadRequest req;
-  req.mutable_get_extents()->set_inode(inode);
-  auto r = co_await InodeRead(inode, std::move(req), c);
-  if (!r.ok()) co_return r.status();
-  // An unlinked file opens only again through this client's lease of it.
-  if (r->attr().nlink() == 0 && !leased) co_return Status::NotFound(fmt::format("inode {} was unlinked", inode));
   Opened opened;
-  opened.attr = std::move(*r->mutable_attr());
+  std::vector<proto::Extent> extents;
+  if (auto local = LocalExtents(inode)) {
+    opened.attr = std::move(local->first);
+    extents = std::move(local->second);
+  } else {
+    proto::MetaReadRequest req;
+    req.mutable_get_extents()->set_inode(inode);
+    auto r = co_await InodeRead(inode, std::move(req), c);
+    if (!r.ok()) co_return r.status();
+    // An unlinked file opens only again through this client's lease of it.
+    if (r->attr().nlink() == 0 && !leased) co_return Status::NotFound(fmt::format("inode {} was unlinked", inode));
+    opened.attr = std::move(*r->mutable_attr());
+    extents.assign(r->extents().begin(), r->extents().end());
+  }
   opened.handle = co_await AddHandle(inode, opened.attr.size(), c);
   const auto& f = handles_.at(opened.handle);
-  f->extents.assign(r->extents().begin(), r->extents().end());
+  f->extents = std::move(extents);
   f->extents_stale = false;
   // A small file is read whole: its first needle is fetched while the
   // kernel takes this answer and sends the read.

@@ -391,6 +391,11 @@ class FileSystem {
   std::optional<Result<proto::InodeAttr>> LocalLookup(uint64_t parent, std::string_view name);
   // A file created here whose create is not applied yet, or a directory held here.
   std::optional<proto::InodeAttr> LocalAttr(uint64_t inode);
+  // A file created here in a directory held here, its create applied and
+  // its data committed behind (or none): its attributes and visible
+  // extents, which no other client can have changed. The caller has
+  // flushed this client's writes of it first.
+  std::optional<std::pair<proto::InodeAttr, std::vector<proto::Extent>>> LocalExtents(uint64_t inode);
   // A page of a directory held here, from its names (the whole directory
   // is known here while it is held; same order and paging as the
   // metanode's). Attributes (plus) of the files created here only.

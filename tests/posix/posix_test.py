@@ -1706,6 +1706,51 @@ class BusyDirectoryTest(FsTest):
             os.unlink(self.p(n))
         self.assertEqual(self.listing(), left[4000:])
 
+    def test_small_files_made_fast_read_back_as_last_changed(self):
+        """Files created, written and read back at once in one directory (on
+        cfs: one the mount holds, whose files it opens for reading from what
+        it knows), then overwritten, appended to, truncated, written in
+        several pieces, unlinked and made again: each read gives the last
+        bytes written."""
+        rng = random.Random(5)
+        data = {"m%03d" % i: rng.randbytes(rng.randrange(0, 9000)) for i in range(300)}
+        for n, b in data.items():
+            write_file(self.p(n), b)
+        for n, b in data.items():
+            self.assertEqual(read_file(self.p(n)), b, n)
+        for i, n in enumerate(data):
+            kind = i % 6
+            if kind == 0:  # overwritten in place, same size or not
+                data[n] = rng.randbytes(rng.randrange(1, 9000))
+                write_file(self.p(n), data[n])
+            elif kind == 1:  # appended to
+                more = rng.randbytes(rng.randrange(1, 5000))
+                with open(self.p(n), "ab") as f:
+                    f.write(more)
+                data[n] += more
+            elif kind == 2:  # truncated
+                os.truncate(self.p(n), len(data[n]) // 2)
+                data[n] = data[n][:len(data[n]) // 2]
+            elif kind == 3:  # a piece in the middle, in its own open
+                piece = rng.randbytes(100)
+                at = rng.randrange(0, len(data[n]) + 1)
+                fd = os.open(self.p(n), os.O_WRONLY)
+                try:
+                    os.pwrite(fd, piece, at)
+                finally:
+                    os.close(fd)
+                b = bytearray(data[n]) + bytearray(max(0, at + 100 - len(data[n])))
+                b[at:at + 100] = piece
+                data[n] = bytes(b)
+            elif kind == 4:  # unlinked and made again
+                os.unlink(self.p(n))
+                data[n] = rng.randbytes(rng.randrange(0, 9000))
+                write_file(self.p(n), data[n])
+            self.assertEqual(read_file(self.p(n)), data[n], n)
+        for n, b in data.items():
+            self.assertEqual(read_file(self.p(n)), b, n)
+            self.assertEqual(os.stat(self.p(n)).st_size, len(b), n)
+
 
 @unittest.skipUnless(ROOT2, "CFS_POSIX_DIR2 (a second mount of the same volume) not set")
 class TwoMountTest(FsTest):
@@ -1791,6 +1836,22 @@ class TwoMountTest(FsTest):
         finally:
             t.join()
         self.assertEqual(sorted(os.listdir(self.dir2)), sorted(data))
+
+    def test_files_made_fast_on_one_mount_and_changed_on_the_other_read_anew(self):
+        """Small files made fast in one directory (mount 1 holds it, and
+        opens them for reading from what it knows); mount 2 then changes
+        some of them, and mount 1 reads the changes."""
+        rng = random.Random(11)
+        data = {"k%03d" % i: rng.randbytes(rng.randrange(1, 6000)) for i in range(200)}
+        for n, b in data.items():
+            write_file(self.p(n), b)
+        for n, b in data.items():
+            self.assertEqual(read_file(self.p(n)), b, n)
+        for n in list(data)[::10]:
+            data[n] = rng.randbytes(rng.randrange(1, 6000))
+            write_file(self.q(n), data[n])
+        for n, b in data.items():
+            self.assertEqual(read_file(self.p(n)), b, n)
 
     def test_mounts_taking_turns_in_one_directory_lose_no_name(self):
         expect = []

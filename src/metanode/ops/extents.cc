@@ -9,6 +9,11 @@
 
 namespace cfs::metanode {
 
+// A file of at most this many visible extents has them in the answer: its
+// writer keeps them (a file it created in a directory it holds opens for
+// reading without asking).
+constexpr size_t kExtentsInAnswer = 16;
+
 Status Partition::DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaResponse* out) {
   const InodeId id(op.inode());
   CFS_ASSIGN_OR_RETURN(Inode * n, FindInode(id));
@@ -47,6 +52,9 @@ Status Partition::DoAppendExtents(const proto::AppendExtentsOp& op, proto::MetaR
   }
   InodeToAttr(id, *n, out->mutable_attr());
   out->set_extent_count(extents.size());
+  if (extents.size() <= kExtentsInAnswer) {
+    for (const Extent& e : extents) ExtentToProto(e, out->add_extents());
+  }
   return Status::OK();
 }
 

@@ -32,6 +32,26 @@ TEST_F(AppendExtentsTest, WritesGrowTheFileAndOverwritesQueueHiddenNeedles) {
   EXPECT_EQ(p_->PendingDeletions(10)[0].extent().needle_id(), 2u);
 }
 
+TEST_F(AppendExtentsTest, TheAnswerHoldsTheVisibleExtentsOfAFileOfFew) {
+  const uint64_t f = File(1, "f");
+  Append(f, 0, 4096, 1);
+  proto::MetaResponse r = Append(f, 2048, 4096, 2);  // over the second half of the first
+  ASSERT_EQ(r.code(), 0u) << r.message();
+  ASSERT_EQ(r.extent_count(), 2u);
+  auto visible = *p_->GetExtents(InodeId(f));
+  ASSERT_EQ(r.extents_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(r.extents(i).file_offset(), visible[static_cast<size_t>(i)].file_offset) << i;
+    EXPECT_EQ(r.extents(i).length(), visible[static_cast<size_t>(i)].length) << i;
+    EXPECT_EQ(r.extents(i).needle_id(), visible[static_cast<size_t>(i)].needle_id) << i;
+  }
+  EXPECT_EQ(r.extents(0).length(), 2048u);
+  // Past 16 visible extents: the count only.
+  for (uint64_t i = 0; i < 16; ++i) r = Append(f, 8192 + i * 8192, 4096, 10 + i);
+  EXPECT_EQ(r.extent_count(), 18u);
+  EXPECT_EQ(r.extents_size(), 0);
+}
+
 // A client's merge of a fragmented file: applied over the list it read,
 // keeping times and size; refused once anything changed the list.
 TEST_F(AppendExtentsTest, RewriteLandsOnlyOnTheListItWasReadFrom) {
