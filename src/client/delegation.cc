@@ -477,7 +477,7 @@ asio::awaitable<std::optional<Result<proto::MetaResponse>>> FileSystem::CommitBe
   if (it == delegated_.end()) co_return Answer();
   auto d = it->second;
   if (!d->ready || d->last_sent || d->given_back || SteadyClock::now() >= d->valid_until ||
-      !d->pending.contains(inode)) {
+      !d->created.contains(inode)) {
     co_return Answer();
   }
   proto::MetaCommand cmd = AppendExtentsCommand(inode, std::move(extents), size);

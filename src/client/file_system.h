@@ -409,9 +409,11 @@ class FileSystem {
   // Queues a change of d's directory and starts its sender.
   void Enqueue(std::shared_ptr<Delegated> d, proto::MetaCommand c, uint64_t inode,
                std::shared_ptr<Result<proto::MetaResponse>> answer = nullptr);
-  // The commit of a file created behind a delegation whose create is not
-  // applied yet: goes in the same batch (one write for both) and is
-  // awaited; its answer. nullopt: not such a file (extents untouched).
+  // The commit of a file created behind a delegation, while the client
+  // knows its attributes and extents: goes in a batch (the create's, if it
+  // is not applied yet: one write for both), so that its answer keeps
+  // them known, and is awaited; its answer. nullopt: not such a file
+  // (extents untouched).
   asio::awaitable<std::optional<Result<proto::MetaResponse>>> CommitBehind(uint64_t inode,
                                                                            std::vector<proto::Extent>& extents,
                                                                            uint64_t size, const proto::Caller& c);
