@@ -2,9 +2,7 @@
 // directory this client holds, and the batches that send them behind.
 #include <sys/stat.h>
 
-
 #include <absl/container/btree_map.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <fmt/format.h>
