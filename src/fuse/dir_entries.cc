@@ -24,6 +24,9 @@ static_assert(sizeof(RecordHead) == FUSE_NAME_OFFSET &&
               offsetof(struct fuse_dirent, namelen) == offsetof(RecordHead, namelen) &&
               offsetof(struct fuse_dirent, type) == offsetof(RecordHead, type));
 
+static_assert(DirEntries::kSmallestRecord == FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + 1) &&
+              DirEntries::kSmallestRecord == FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + 8));
+
 RecordHead HeadAt(const std::string& records, size_t start) {
   RecordHead h;
   std::memcpy(&h, records.data() + start, sizeof(h));

@@ -28,6 +28,9 @@ class DirEntries {
   // no '/', 1-255 bytes).
   void Add(uint64_t inode, uint32_t type, std::string_view name, std::unique_ptr<proto::InodeAttr> attr = nullptr);
 
+  // The smallest record: one of a name of 1-8 bytes.
+  static constexpr size_t kSmallestRecord = 32;
+
   size_t size() const { return starts_.size() - 1; }  // "." and ".." included
   uint64_t Inode(size_t i) const;
   uint32_t Type(size_t i) const;  // S_IFMT bits

@@ -42,7 +42,6 @@ using proto::InodeAttr;
 constexpr uint32_t kReadDirFirstPlusBatch = 128;
 constexpr uint32_t kReadDirPlusBatch = 1000;
 constexpr uint32_t kReadDirBatch = 4096;
-constexpr size_t kSmallestDirent = 32;  // a fuse_dirent with a name of up to 8 bytes
 // A closed directory's records buffer is kept for the next one up to this
 // size (a fresh one is a page fault per 4 KiB: 80 for 10,000 entries).
 constexpr size_t kMaxSpareDirents = 4 << 20;
@@ -548,7 +547,7 @@ asio::awaitable<Status> FetchPage(Impl* m, fuse_ino_t ino, std::shared_ptr<DirHa
   d->fetching = true;
   const size_t n = d->entries.size();
   std::string after = n <= 2 ? std::string() : std::string(d->entries.Name(n - 1));
-  const uint32_t names = static_cast<uint32_t>(std::max<size_t>(kReadDirBatch, d->buffer / kSmallestDirent));
+  const uint32_t names = static_cast<uint32_t>(std::max<size_t>(kReadDirBatch, d->buffer / DirEntries::kSmallestRecord));
   const uint32_t limit = !plus ? names : n <= 2 ? kReadDirFirstPlusBatch : kReadDirPlusBatch;
   size_t page = 0;
   auto add = [&](uint64_t inode, uint32_t type, std::string_view name, std::unique_ptr<InodeAttr> attr) {
